@@ -1,0 +1,138 @@
+"""`grader autograde`: nbgrader autograde over every submission, and a gradebook that has a score
+for each of them -- including the ones nbgrader gives up on.
+
+nbgrader raises "No notebooks found" when a single-notebook assignment's notebook is missing
+(it zero-fills only when *some* notebooks exist), which would leave the student with no grade at
+all; this module records the zeros itself, through nbgrader's gradebook API, and says why.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course, notebooks
+from .nbgrader_api import api_for, gradebook
+
+
+@dataclass
+class Outcome:
+    student: str
+    assignment: str
+    status: str                                  # "graded" or why it was zero-filled
+    scores: dict = field(default_factory=dict)   # check id -> (score, max) of autograded cells
+    messages: dict = field(default_factory=dict)  # check id -> failure message
+
+    @property
+    def total(self):
+        return sum(score for score, _ in self.scores.values())
+
+    @property
+    def max_total(self):
+        return sum(maximum for _, maximum in self.scores.values())
+
+
+def submissions(root: Path, assignment_id: str) -> list[str]:
+    base = Path(root) / "submitted"
+    return sorted(p.parent.name for p in base.glob(f"*/{assignment_id}") if p.is_dir())
+
+
+def zero_fill(root: Path, assignment_id: str, student: str):
+    """Record a zero for every cell of the submission, as nbgrader does for a missing notebook."""
+    with gradebook(root) as gb:
+        gb.update_or_create_student(student)
+        submission = gb.update_or_create_submission(assignment_id, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def _failure_messages(path: Path) -> dict:
+    """check id -> the error its test cell raised, read from the autograded notebook."""
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    messages = {}
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("grade") or cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                messages[meta.get("grade_id")] = f"{output.get('ename')}: {output.get('evalue')}"
+    return messages
+
+
+def collect(root: Path, assignment: course.Assignment, student: str, status: str) -> Outcome:
+    outcome = Outcome(student, assignment.id, status)
+    tests = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+    with gradebook(root) as gb:
+        submission = gb.find_submission(assignment.id, student)
+        grades = {g.name: g for nb in submission.notebooks for g in nb.grades}
+        for check in tests:
+            grade = grades[check]
+            outcome.scores[check] = (float(grade.score or 0.0), float(grade.max_score))
+    autograded = Path(root) / "autograded" / student / assignment.id / assignment.notebook
+    outcome.messages = {k: v for k, v in _failure_messages(autograded).items()
+                        if k in outcome.scores and outcome.scores[k][0] < outcome.scores[k][1]}
+    return outcome
+
+
+def autograde(root: Path, assignment_ids=None, students=None, log=print) -> list[Outcome]:
+    root = Path(root)
+    assignments = ([course.get(a) for a in assignment_ids] if assignment_ids
+                   else course.available())
+    api = api_for(root)
+    outcomes = []
+    for assignment in assignments:
+        with gradebook(root) as gb:
+            known = {a.name for a in gb.assignments}
+        if assignment.id not in known:
+            raise SystemExit(f"{assignment.id} has not been released in {root}: "
+                             f"run `grader release --course-dir {root}` first")
+        for student in students or submissions(root, assignment.id):
+            folder = root / "submitted" / student / assignment.id
+            if not (folder / assignment.notebook).exists():
+                zero_fill(root, assignment.id, student)
+                status = f"zero: {assignment.notebook} is missing from the submission"
+            else:
+                result = api.autograde(assignment.id, student, force=True, create=True)
+                if result.get("success"):
+                    status = "graded"
+                else:
+                    zero_fill(root, assignment.id, student)
+                    error = (result.get("error") or result.get("log") or "").strip()
+                    status = f"zero: nbgrader could not grade it ({error.splitlines()[-1:]})"
+            outcome = collect(root, assignment, student, status)
+            log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} ({status})")
+            outcomes.append(outcome)
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """One block per assignment: a row per check, a column per student, then the totals."""
+    lines = []
+    for assignment in dict.fromkeys(o.assignment for o in outcomes):
+        rows = [o for o in outcomes if o.assignment == assignment]
+        checks = list(dict.fromkeys(k for o in rows for k in o.scores))
+        width = max([len(c) for c in checks] + [len("check"), len("TOTAL")])
+        cols = [max(len(o.student), 7) for o in rows]
+        lines.append(f"\n== {assignment} ==")
+        lines.append("check".ljust(width) + "".join(f"  {o.student:>{w}}" for o, w in zip(rows, cols)))
+        for check in checks:
+            cells = []
+            for o, w in zip(rows, cols):
+                score, maximum = o.scores.get(check, (0.0, 0.0))
+                cells.append(f"  {f'{score:g}/{maximum:g}':>{w}}")
+            lines.append(check.ljust(width) + "".join(cells))
+        lines.append("TOTAL".ljust(width) + "".join(
+            f"  {f'{o.total:g}/{o.max_total:g}':>{w}}" for o, w in zip(rows, cols)))
+        for o in rows:
+            if o.status != "graded":
+                lines.append(f"  {o.student}: {o.status}")
+            for check, message in o.messages.items():
+                lines.append(f"  {o.student} / {check}: {message.splitlines()[0][:300]}")
+    return "\n".join(lines)

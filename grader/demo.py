@@ -1,0 +1,94 @@
+"""`grader demo`: release, build a demo class, autograde it, print the table.
+
+The class has, per assignment: `correct` (the reference answers), `buggy` (realistic bugs;
+for assignment 3 the seed-000 student's), `syntax_error` (code that does not parse) and
+`missing_notebook` (the notebook was not submitted). Each has an expected autograded score;
+the demo exits non-zero if any sample scores otherwise.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from . import autograde as grading
+from . import course, notebooks, release, samples, stubs
+
+SAMPLES = ("correct", "buggy", "syntax_error", "missing_notebook")
+TIMESTAMP = "2026-11-23 12:00:00.000000 UTC"
+BROKEN_LINE = "print('unfinished'"    # an unclosed parenthesis: a SyntaxError
+
+
+def _fill_notebook(released: dict, source: dict, replace: dict) -> dict:
+    """The released notebook with each solution cell answered: by `replace[grade_id]`, else as
+    the source (the instructor's answer, markers removed)."""
+    answers = {notebooks.meta(c).get("grade_id"): c for c in source["cells"]
+               if notebooks.meta(c).get("solution")}
+    nb = json.loads(json.dumps(released))
+    for cell in nb["cells"]:
+        grade_id = notebooks.meta(cell).get("grade_id")
+        if notebooks.meta(cell).get("solution") and grade_id in answers:
+            text = replace.get(grade_id, notebooks.without_fences(notebooks.source(answers[grade_id])))
+            cell["source"] = text
+    return nb
+
+
+def build_sample(kind: str, assignment: course.Assignment, bundle: Path, dest: Path):
+    """Write one sample submission of `assignment` into `dest`, starting from the release."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(bundle, dest)
+    (dest / "timestamp.txt").write_text(TIMESTAMP)
+    notebook = dest / assignment.notebook
+    if kind == "missing_notebook":
+        notebook.unlink()
+        return
+    source = notebooks.load(assignment.source_dir / assignment.notebook)
+    released = notebooks.load(notebook)
+    sample = samples.for_assignment(assignment.id)
+    cells, modules = {}, {}
+    if kind == "buggy":
+        cells, modules = sample.BUGGY_CELLS, sample.BUGGY_MODULES
+    for filename, src in assignment.modules.items():
+        text = (course.SOURCE_LAYERS / src).read_text()
+        text = stubs.fill(text, modules.get(filename, {}), filename=filename)
+        if kind == "syntax_error":
+            text = text.replace("class Dense(Layer):", "class Dense(Layer)")
+        (dest / filename).write_text(text)
+    if kind == "syntax_error" and not assignment.modules:
+        cells = {notebooks.meta(c)["grade_id"]: notebooks.without_fences(notebooks.source(c))
+                 + "\n" + BROKEN_LINE
+                 for c in source["cells"]
+                 if notebooks.meta(c).get("solution") and c["cell_type"] == "code"}
+    notebook.write_text(json.dumps(_fill_notebook(released, source, cells), indent=1))
+
+
+def expected_score(kind: str, assignment: course.Assignment) -> float:
+    points = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+    if kind == "correct":
+        return sum(points.values())
+    if kind == "buggy":
+        lost = samples.for_assignment(assignment.id).BUGGY_LOSES
+        return sum(p for check, p in points.items() if check not in lost)
+    return 0.0
+
+
+def demo(root: Path, log=print) -> int:
+    root = Path(root)
+    if root.exists():
+        shutil.rmtree(root)
+    bundles = release.release(root, log=log)
+    for bundle in bundles:
+        assignment = course.get(bundle.name)
+        for kind in SAMPLES:
+            build_sample(kind, assignment, bundle, root / "submitted" / kind / assignment.id)
+    outcomes = grading.autograde(root, log=log)
+    log(grading.table(outcomes))
+    wrong = [o for o in outcomes
+             if abs(o.total - expected_score(o.student, course.get(o.assignment))) > 1e-9]
+    for o in wrong:
+        log(f"UNEXPECTED: {o.assignment} {o.student} scored {o.total:g}, expected "
+            f"{expected_score(o.student, course.get(o.assignment)):g}")
+    log(f"\ndemo class graded in {root}: {len(outcomes)} submissions, "
+        f"{'all as expected' if not wrong else f'{len(wrong)} unexpected'}")
+    return 1 if wrong else 0

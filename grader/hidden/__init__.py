@@ -1,0 +1,1 @@
+"""Hidden tests: the public checks bound to the reference. Instructor-side only; never released."""

@@ -1,0 +1,8 @@
+"""Assignment 3's hidden tests: each public check id, run against the reference layers."""
+from source_layers import layers as reference
+
+from grader.nncheck import a3 as public
+
+
+def run(check_id, namespace):
+    return public.run(check_id, namespace, reference=reference)

@@ -1,0 +1,29 @@
+"""nbgrader configuration shared by `grader` and by plain `nbgrader` run from the repo root."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from traitlets.config import Config
+
+from . import course
+
+CELL_TIMEOUT = 180          # s per cell: the training cells take a few seconds; loops do not end
+
+
+def configure(c: Config, root: Path | str | None = None) -> Config:
+    """Fill `c` for a course directory `root` (build outputs) whose sources are assignments/."""
+    root = Path(root or course.BUILD / "course").resolve()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.source_directory = str(course.ASSIGNMENTS_DIR)   # absolute: used as is
+    c.ExecutePreprocessor.timeout = CELL_TIMEOUT
+    c.Execute.timeout = CELL_TIMEOUT
+    c.Execute.interrupt_on_timeout = True
+    # Never let a source-folder file replace what a student wrote (defence in depth: the source
+    # folders hold only notebooks, but a stray module there must not shadow the student's).
+    c.Autograde.exclude_overwriting = {a.id: sorted(a.modules) for a in course.ASSIGNMENTS.values()}
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    return c
+
+
+def config(root=None) -> Config:
+    return configure(Config(), root)

@@ -1,0 +1,63 @@
+"""The one shape every check returns, so a notebook, the self-check and the grader agree."""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    points: float          # earned: max_points when passed, else 0
+    message: str
+    details: dict = field(default_factory=dict)
+    max_points: float = 0.0
+
+    def __bool__(self):
+        return self.passed
+
+    def __str__(self):
+        mark = "PASS" if self.passed else "FAIL"
+        return f"[{mark}] {self.name}: {self.message}"
+
+    def require(self):
+        """Raise AssertionError with the message: how an nbgrader test cell fails."""
+        if not self.passed:
+            raise AssertionError(str(self))
+        return self
+
+
+def passed(name, message="ok", points=0.0, **details):
+    return CheckResult(name, True, points, message, details, points)
+
+
+def failed(name, message, points=0.0, **details):
+    return CheckResult(name, False, 0.0, message, details, points)
+
+
+class StudentError(Exception):
+    """A call into student code failed; carries a message that names the call."""
+
+
+def call(what, fn, *args, **kwargs):
+    """Call student code, turning any exception into a StudentError that says where."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:  # student code may raise anything
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        where = f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})"
+        raise StudentError(f"{what} raised {type(error).__name__}: {error}{where}") from error
+
+
+def guarded(name, points, body):
+    """Run a check body; a StudentError or any crash inside it becomes a failed result."""
+    try:
+        result = body()
+    except StudentError as error:
+        return failed(name, str(error), points)
+    except Exception as error:  # a check must never crash the caller
+        return failed(name, f"could not be checked: {type(error).__name__}: {error}", points)
+    result.max_points = points
+    result.points = points if result.passed else 0.0
+    return result
