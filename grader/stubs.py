@@ -77,7 +77,7 @@ def fill(source: str, bodies: dict[str, str], default: str | None = None,
         if body is None:
             out.extend(lines[first:last - 1])
         else:
-            body = body.format(task=name)
+            body = body.replace("{task}", name)
             out.extend(indent + row + "\n" if row.strip() else "\n"
                        for row in _dedent(body).splitlines())
         cursor = last

@@ -20,9 +20,7 @@ def _layer(cls_name, which=L.check_layer):
 
     def run(ns, ref):
         reference = getattr(ref, cls_name) if ref is not None else None
-        if which is L.check_layer or which is L.check_forward:
-            return which(spec, need(ns, cls_name), reference)
-        return which(spec, need(ns, cls_name))
+        return which(spec, need(ns, cls_name), reference)
     return run
 
 

@@ -146,14 +146,18 @@ def _array(what, value, shape):
     return value
 
 
-def _backward(spec, layer, grad_output):
-    """Call backward and validate the (grad_input, grad_params) pair it must return."""
+def _backward(spec, layer, grad_output, want_input=True, want_params=True):
+    """Call backward and validate the (grad_input, grad_params) pair it must return; only the
+    half that is being checked, so a wrong grad_input does not fail the parameter check."""
     result = call(f"{spec.name}.backward", layer.backward, grad_output)
     if not (isinstance(result, tuple) and len(result) == 2):
         raise StudentError(f"{spec.name}.backward must return a pair (grad_input, grad_params), "
                            f"got {type(result).__name__}")
     grad_input, grad_params = result
-    grad_input = _array(f"{spec.name}.backward (grad_input)", grad_input, layer_input_shape(spec))
+    if want_input:
+        grad_input = _array(f"{spec.name}.backward (grad_input)", grad_input, spec.input_shape)
+    if not want_params:
+        return grad_input, None
     size = sum(int(np.prod(s)) for s in spec.param_shapes)
     flat = np.asarray(grad_params, dtype=float)
     if flat.ndim != 1 or flat.size != size:
@@ -163,10 +167,6 @@ def _backward(spec, layer, grad_output):
             f"{' (' + names + ', each raveled)' if names else ' ([] for a layer without params)'}"
             f", got shape {flat.shape}")
     return grad_input, flat
-
-
-def layer_input_shape(spec):
-    return spec.input_shape
 
 
 def check_forward(spec, cls, reference=None, seed=0, points=0.0):
@@ -208,8 +208,18 @@ def check_forward(spec, cls, reference=None, seed=0, points=0.0):
     return guarded(name, points, body)
 
 
-def check_input_gradient(spec, cls, seed=0, points=0.0):
-    """backward's grad_input against central differences of the student's own forward."""
+def _oracle(spec, layer, reference, seed):
+    """The layer whose forward the numerical gradient differentiates: the reference when the
+    grader has it (so a wrong forward fails only the forward check), else the student's own."""
+    if reference is None:
+        return layer
+    twin = build(spec, reference, np.random.default_rng(seed))
+    copy_params(layer, twin)
+    return twin
+
+
+def check_input_gradient(spec, cls, reference=None, seed=0, points=0.0):
+    """backward's grad_input against central differences of forward."""
     name = f"{spec.name}.backward"
 
     def body():
@@ -217,13 +227,14 @@ def check_input_gradient(spec, cls, seed=0, points=0.0):
         layer = build(spec, cls, rng)
         x = make_input(spec, rng)
         upstream = rng.normal(size=spec.out_shape())
+        oracle = _oracle(spec, layer, reference, seed)
         call(f"{spec.name}.forward", layer.forward, x.copy())
         sent = upstream.copy()
-        grad_input, _ = _backward(spec, layer, sent)
+        grad_input, _ = _backward(spec, layer, sent, want_params=False)
         if not np.array_equal(sent, upstream):
             return failed(name, f"{name} modified grad_output in place; work on a copy")
         numeric = numerical_gradient(
-            lambda z: np.sum(call(f"{spec.name}.forward", layer.forward, z.copy()) * upstream),
+            lambda z: np.sum(call(f"{spec.name}.forward", oracle.forward, z.copy()) * upstream),
             x.copy())
         index, bad = worst_entry(grad_input, numeric)
         if bad > 1:
@@ -236,7 +247,7 @@ def check_input_gradient(spec, cls, seed=0, points=0.0):
     return guarded(name, points, body)
 
 
-def check_param_gradients(spec, cls, seed=0, points=0.0):
+def check_param_gradients(spec, cls, reference=None, seed=0, points=0.0):
     """backward's flat grad_params against central differences, parameter by parameter."""
     name = f"{spec.name}.backward"
 
@@ -245,24 +256,26 @@ def check_param_gradients(spec, cls, seed=0, points=0.0):
         layer = build(spec, cls, rng)
         x = make_input(spec, rng)
         upstream = rng.normal(size=spec.out_shape())
+        oracle = _oracle(spec, layer, reference, seed)
         call(f"{spec.name}.forward", layer.forward, x.copy())
-        _, flat = _backward(spec, layer, upstream.copy())
+        _, flat = _backward(spec, layer, upstream.copy(), want_input=False)
         sizes = [int(np.prod(s)) for s in spec.param_shapes]
         blocks = np.split(flat, np.cumsum(sizes)[:-1])
+        swapped = np.split(flat, np.cumsum(sizes[::-1])[:-1])[::-1]
         numerics = []
-        for param in layer.params:
+        for param in oracle.params:
             def loss(value, param=param):
                 saved = param.copy()
                 param[...] = value
                 try:
-                    out = call(f"{spec.name}.forward", layer.forward, x.copy())
+                    out = call(f"{spec.name}.forward", oracle.forward, x.copy())
                 finally:
                     param[...] = saved
                 return np.sum(out * upstream)
             numerics.append(numerical_gradient(loss, param.copy()))
-        if len(blocks) > 1 and all(a.size == b.size for a, b in zip(blocks, numerics[::-1])) \
-                and all(close(a.reshape(b.shape), b) for a, b in zip(blocks, numerics[::-1])) \
-                and not all(close(a.reshape(b.shape), b) for a, b in zip(blocks, numerics)):
+        if len(blocks) > 1 \
+                and not all(close(a.reshape(b.shape), b) for a, b in zip(blocks, numerics)) \
+                and all(close(a.reshape(b.shape), b) for a, b in zip(swapped, numerics)):
             return failed(name, f"{name}: grad_params are in the wrong order; they must follow "
                                 f"params = [{', '.join(spec.param_names)}]")
         for pname, shape, block, numeric in zip(spec.param_names, spec.param_shapes, blocks,
@@ -286,9 +299,9 @@ def check_param_gradients(spec, cls, seed=0, points=0.0):
 def check_layer(spec, cls, reference=None, seed=0, points=0.0):
     """Forward, input gradient and (if any) parameter gradients; the first failure reports."""
     checks = [lambda: check_forward(spec, cls, reference, seed),
-              lambda: check_input_gradient(spec, cls, seed)]
+              lambda: check_input_gradient(spec, cls, reference, seed)]
     if spec.param_shapes:
-        checks.append(lambda: check_param_gradients(spec, cls, seed))
+        checks.append(lambda: check_param_gradients(spec, cls, reference, seed))
     for run in checks:
         result = run()
         if not result:

@@ -192,7 +192,7 @@ def check_compute_loss_grad(namespace, reference=None, seed=0, points=0.0):
         index, bad = worst_entry(grad, numeric)
         if bad > 1:
             hint = diagnose(grad, numeric)
-            sizes = [p.size for layer in net for p in layer.params]
+            sizes = [sum(p.size for p in layer.params) for layer in net]
             if not hint and close(np.concatenate(_reversed_blocks(grad, sizes[::-1])), numeric):
                 hint = ("the layers' gradients are in reverse order: backward runs from the "
                         "last layer, but the flat gradient must follow get_weights order")
