@@ -8,6 +8,7 @@ all; this module records the zeros itself, through nbgrader's gradebook API, and
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,20 +50,18 @@ def zero_fill(root: Path, assignment_id: str, student: str):
         gb.db.commit()
 
 
-def _failure_messages(path: Path) -> dict:
-    """check id -> the error its test cell raised, read from the autograded notebook."""
+def _errors(path: Path) -> dict:
+    """grade_id -> the error its cell raised, read from the autograded notebook."""
     try:
         nb = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
     messages = {}
     for cell in nb.get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if not meta.get("grade") or cell.get("cell_type") != "code":
-            continue
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                messages[meta.get("grade_id")] = f"{output.get('ename')}: {output.get('evalue')}"
+            if grade_id and output.get("output_type") == "error":
+                messages[grade_id] = f"{output.get('ename')}: {output.get('evalue')}"
     return messages
 
 
@@ -76,8 +75,11 @@ def collect(root: Path, assignment: course.Assignment, student: str, status: str
             grade = grades[check]
             outcome.scores[check] = (float(grade.score or 0.0), float(grade.max_score))
     autograded = Path(root) / "autograded" / student / assignment.id / assignment.notebook
-    outcome.messages = {k: v for k, v in _failure_messages(autograded).items()
+    errors = _errors(autograded)
+    outcome.messages = {k: v for k, v in errors.items()
                         if k in outcome.scores and outcome.scores[k][0] < outcome.scores[k][1]}
+    if "setup" in errors:
+        outcome.status += f"; the setup cell failed, so nothing could be tested: {errors['setup']}"
     return outcome
 
 
@@ -86,6 +88,8 @@ def autograde(root: Path, assignment_ids=None, students=None, log=print) -> list
     assignments = ([course.get(a) for a in assignment_ids] if assignment_ids
                    else course.available())
     api = api_for(root)
+    # nbgrader's own gradebook code trips SQLAlchemy's autoflush warnings; they are not ours to fix
+    warnings.filterwarnings("ignore", message=".*not in session.*")
     outcomes = []
     for assignment in assignments:
         with gradebook(root) as gb:

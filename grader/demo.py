@@ -2,8 +2,9 @@
 
 The class has, per assignment: `correct` (the reference answers), `buggy` (realistic bugs;
 for assignment 3 the seed-000 student's), `syntax_error` (code that does not parse) and
-`missing_notebook` (the notebook was not submitted). Each has an expected autograded score;
-the demo exits non-zero if any sample scores otherwise.
+`missing_notebook` (the notebook was not submitted) and `untouched_release` (the bundle as
+released: the stubs must earn nothing). Each has an expected autograded score; the demo exits
+non-zero if any sample scores otherwise.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from . import autograde as grading
 from . import course, notebooks, release, samples, stubs
 
-SAMPLES = ("correct", "buggy", "syntax_error", "missing_notebook")
+SAMPLES = ("correct", "buggy", "syntax_error", "missing_notebook", "untouched_release")
 TIMESTAMP = "2026-11-23 12:00:00.000000 UTC"
 BROKEN_LINE = "print('unfinished'"    # an unclosed parenthesis: a SyntaxError
 
@@ -39,6 +40,8 @@ def build_sample(kind: str, assignment: course.Assignment, bundle: Path, dest: P
         shutil.rmtree(dest)
     shutil.copytree(bundle, dest)
     (dest / "timestamp.txt").write_text(TIMESTAMP)
+    if kind == "untouched_release":
+        return
     notebook = dest / assignment.notebook
     if kind == "missing_notebook":
         notebook.unlink()
@@ -73,7 +76,8 @@ def expected_score(kind: str, assignment: course.Assignment) -> float:
     return 0.0
 
 
-def demo(root: Path, log=print) -> int:
+def run(root: Path, log=print):
+    """Release, build the class, grade it; returns (outcomes, the unexpectedly scored ones)."""
     root = Path(root)
     if root.exists():
         shutil.rmtree(root)
@@ -91,4 +95,8 @@ def demo(root: Path, log=print) -> int:
             f"{expected_score(o.student, course.get(o.assignment)):g}")
     log(f"\ndemo class graded in {root}: {len(outcomes)} submissions, "
         f"{'all as expected' if not wrong else f'{len(wrong)} unexpected'}")
-    return 1 if wrong else 0
+    return outcomes, wrong
+
+
+def demo(root: Path, log=print) -> int:
+    return 1 if run(root, log)[1] else 0

@@ -18,6 +18,7 @@ def configure(c: Config, root: Path | str | None = None) -> Config:
     c.ExecutePreprocessor.timeout = CELL_TIMEOUT
     c.Execute.timeout = CELL_TIMEOUT
     c.Execute.interrupt_on_timeout = True
+    c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]   # no per-kernel TCP warning
     # Never let a source-folder file replace what a student wrote (defence in depth: the source
     # folders hold only notebooks, but a stray module there must not shadow the student's).
     c.Autograde.exclude_overwriting = {a.id: sorted(a.modules) for a in course.ASSIGNMENTS.values()}

@@ -46,8 +46,14 @@ def call(what, fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except Exception as error:  # student code may raise anything
         frame = traceback.extract_tb(error.__traceback__)[-1]
-        where = f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})"
-        raise StudentError(f"{what} raised {type(error).__name__}: {error}{where}") from error
+        filename = frame.filename.rsplit("/", 1)[-1]
+        place = "a notebook cell" if filename[:-3].isdigit() or "ipykernel" in frame.filename \
+            else filename
+        detail = f": {error}" if str(error) else (
+            " (still the stub: write your code there)"
+            if isinstance(error, NotImplementedError) else "")
+        raise StudentError(f"{what} raised {type(error).__name__}{detail} "
+                           f"(line {frame.lineno} of {place})") from error
 
 
 def guarded(name, points, body):
