@@ -111,7 +111,7 @@ def autograde(root: Path, assignment_ids=None, students=None, log=print) -> list
                     error = (result.get("error") or result.get("log") or "").strip()
                     status = f"zero: nbgrader could not grade it ({error.splitlines()[-1:]})"
             outcome = collect(root, assignment, student, status)
-            log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} ({status})")
+            log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} ({outcome.status})")
             outcomes.append(outcome)
     return outcomes
 
