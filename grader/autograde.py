@@ -137,6 +137,8 @@ def table(outcomes: list[Outcome]) -> str:
         for o in rows:
             if o.status != "graded":
                 lines.append(f"  {o.student}: {o.status}")
+            if "setup cell failed" in o.status:
+                continue    # every check failed for that one reason
             for check, message in o.messages.items():
                 lines.append(f"  {o.student} / {check}: {message.splitlines()[0][:300]}")
     return "\n".join(lines)

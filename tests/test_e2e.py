@@ -1,5 +1,4 @@
 """End to end through nbgrader: release, grade the demo class, check every score and reason."""
-import json
 import subprocess
 
 import pytest

@@ -6,3 +6,5 @@ reference implementation passed in.
 """
 from .gradcheck import numerical_gradient, rel_error
 from .results import CheckResult
+
+__all__ = ["CheckResult", "numerical_gradient", "rel_error"]

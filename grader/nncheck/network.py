@@ -13,16 +13,10 @@ import numpy as np
 
 from .gradcheck import close, numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import StudentError, call, failed, guarded, passed
+from .results import StudentError, call, failed, guarded, need, passed
 
 HELPERS = ("crossentropy", "grad_crossentropy", "get_weights", "set_weights", "forward_pass",
            "predict", "compute_loss_grad")
-
-
-def need(namespace, name):
-    if name not in namespace:
-        raise StudentError(f"{name} is not defined: run the cell that defines or imports it")
-    return namespace[name]
 
 
 @contextlib.contextmanager

@@ -40,6 +40,17 @@ class StudentError(Exception):
     """A call into student code failed; carries a message that names the call."""
 
 
+def need(namespace, name):
+    if name not in namespace:
+        raise StudentError(f"{name} is not defined: run the cell that defines or imports it")
+    return namespace[name]
+
+
+def count(n, word, words=None):
+    """'1 point', '3 points'."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
 def call(what, fn, *args, **kwargs):
     """Call student code, turning any exception into a StudentError that says where."""
     try:
