@@ -8,6 +8,7 @@ all; this module records the zeros itself, through nbgrader's gradebook API, and
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,42 @@ from . import course, notebooks
 from .nbgrader_api import api_for, gradebook
 
 
+RESULTS_FILE = "grader_results.json"
+
+
 @dataclass
 class Outcome:
+    """One graded submission; saved as <root>/autograded/<student>/<assignment>/RESULTS_FILE,
+    which feedback, reports and exports read (the gradebook stays nbgrader's)."""
     student: str
     assignment: str
     status: str                                  # "graded" or why it was zero-filled
     scores: dict = field(default_factory=dict)   # check id -> (score, max) of autograded cells
     messages: dict = field(default_factory=dict)  # check id -> failure message
+    manual: dict = field(default_factory=dict)   # grade id -> max points, graded by hand
+    flags: list = field(default_factory=list)    # reasons to look closer (possible tampering)
+    events: list = field(default_factory=list)   # what happened: timeouts, crashes, repairs
+    seconds: float = 0.0
+
+    def to_record(self) -> dict:
+        return {
+            "assignment": self.assignment, "student": self.student, "status": self.status,
+            "total": self.total, "max_total": self.max_total, "seconds": round(self.seconds, 3),
+            "checks": {check: {"points": score, "max_points": maximum,
+                               "passed": score >= maximum,
+                               "message": self.messages.get(check, "")}
+                       for check, (score, maximum) in self.scores.items()},
+            "manual": self.manual, "flags": self.flags, "events": self.events,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Outcome":
+        checks = record.get("checks", {})
+        return cls(record["student"], record["assignment"], record["status"],
+                   {k: (v["points"], v["max_points"]) for k, v in checks.items()},
+                   {k: v["message"] for k, v in checks.items() if v.get("message")},
+                   record.get("manual", {}), record.get("flags", []), record.get("events", []),
+                   record.get("seconds", 0.0))
 
     @property
     def total(self):
@@ -50,6 +80,25 @@ def zero_fill(root: Path, assignment_id: str, student: str):
         gb.db.commit()
 
 
+def record_path(root: Path, assignment_id: str, student: str) -> Path:
+    return Path(root) / "autograded" / student / assignment_id / RESULTS_FILE
+
+
+def save(root: Path, outcome: Outcome):
+    """Write the record atomically: a killed batch never leaves half a file behind."""
+    path = record_path(root, outcome.assignment, outcome.student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(outcome.to_record(), indent=1))
+    partial.replace(path)
+
+
+def load(root: Path, assignment_id: str) -> list[Outcome]:
+    """Every saved outcome of one assignment, by student."""
+    return [Outcome.from_record(json.loads(p.read_text()))
+            for p in sorted(Path(root).glob(f"autograded/*/{assignment_id}/{RESULTS_FILE}"))]
+
+
 def _errors(path: Path) -> dict:
     """grade_id -> the error its cell raised, read from the autograded notebook."""
     try:
@@ -67,7 +116,9 @@ def _errors(path: Path) -> dict:
 
 def collect(root: Path, assignment: course.Assignment, student: str, status: str) -> Outcome:
     outcome = Outcome(student, assignment.id, status)
-    tests = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+    source = notebooks.load(assignment.source_dir / assignment.notebook)
+    tests = notebooks.test_points(source)
+    outcome.manual = notebooks.manual_points(source)
     with gradebook(root) as gb:
         submission = gb.find_submission(assignment.id, student)
         grades = {g.name: g for nb in submission.notebooks for g in nb.grades}
@@ -98,6 +149,7 @@ def autograde(root: Path, assignment_ids=None, students=None, log=print) -> list
             raise SystemExit(f"{assignment.id} has not been released in {root}: "
                              f"run `grader release --course-dir {root}` first")
         for student in students or submissions(root, assignment.id):
+            started = time.perf_counter()
             folder = root / "submitted" / student / assignment.id
             if not (folder / assignment.notebook).exists():
                 zero_fill(root, assignment.id, student)
@@ -111,9 +163,25 @@ def autograde(root: Path, assignment_ids=None, students=None, log=print) -> list
                     error = (result.get("error") or result.get("log") or "").strip()
                     status = f"zero: nbgrader could not grade it ({error.splitlines()[-1:]})"
             outcome = collect(root, assignment, student, status)
+            outcome.seconds = time.perf_counter() - started
+            save(root, outcome)
             log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} ({outcome.status})")
             outcomes.append(outcome)
     return outcomes
+
+
+def add_arguments(parser):
+    parser.add_argument("assignments", nargs="*")
+    parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
+    parser.add_argument("--student", action="append", help="only this student (repeatable)")
+
+
+def run(args) -> int:
+    started = time.perf_counter()
+    outcomes = autograde(args.course_dir, args.assignments or None, args.student or None)
+    print(table(outcomes))
+    print(f"\n{len(outcomes)} submissions in {time.perf_counter() - started:.1f} s")
+    return 1 if any(o.status.startswith("zero: nbgrader") for o in outcomes) else 0
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -6,6 +6,7 @@ from the fenced sources and then scanned (grader.leaks) before it is accepted.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from . import course, leaks, stubs
@@ -19,6 +20,22 @@ scikit-learn>=1.3
 matplotlib>=3.8
 jupyter>=1.0
 """
+
+
+def add_arguments(parser):
+    parser.add_argument("assignments", nargs="*",
+                        help=f"default: all ({', '.join(course.ASSIGNMENTS)})")
+    parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
+    parser.add_argument("--out", type=Path, help="also copy the bundles here")
+
+
+def run(args) -> int:
+    try:
+        release(args.course_dir, args.assignments or None, out=args.out)
+    except ReleaseError as error:
+        print(f"grader release: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 class ReleaseError(RuntimeError):

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo") / "course"
     log = []
-    outcomes, wrong = demo.run(root, log=log.append)
+    outcomes, wrong = demo.grade_demo_class(root, log=log.append)
     return root, {(o.assignment, o.student): o for o in outcomes}, wrong, "\n".join(log)
 
 
