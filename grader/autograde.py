@@ -1,21 +1,24 @@
-"""`grader autograde`: nbgrader autograde over every submission, and a gradebook that has a score
-for each of them -- including the ones nbgrader gives up on.
+"""`grader autograde`: every submission graded in the clean room (grader.cleanroom), in
+parallel, into nbgrader's gradebook through its API -- so formgrader and nbgrader's own commands
+keep working -- with a record per submission that makes a killed batch resumable.
 
-nbgrader raises "No notebooks found" when a single-notebook assignment's notebook is missing
-(it zero-fills only when *some* notebooks exist), which would leave the student with no grade at
-all; this module records the zeros itself, through nbgrader's gradebook API, and says why.
+A submission nbgrader could not grade still gets a grade here: a missing or corrupt notebook is
+zero with the reason; a crash or a hang costs only the checks it touched.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
+import traceback
 import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, notebooks
 from .nbgrader_api import api_for, gradebook
-
 
 RESULTS_FILE = "grader_results.json"
 
@@ -33,14 +36,19 @@ class Outcome:
     flags: list = field(default_factory=list)    # reasons to look closer (possible tampering)
     events: list = field(default_factory=list)   # what happened: timeouts, crashes, repairs
     seconds: float = 0.0
+    hidden: dict = field(default_factory=dict)   # check id -> instructor-only message
+    fingerprint: str = ""
 
     def to_record(self) -> dict:
         return {
             "assignment": self.assignment, "student": self.student, "status": self.status,
             "total": self.total, "max_total": self.max_total, "seconds": round(self.seconds, 3),
+            "fingerprint": self.fingerprint,
             "checks": {check: {"points": score, "max_points": maximum,
                                "passed": score >= maximum,
-                               "message": self.messages.get(check, "")}
+                               "message": self.messages.get(check, ""),
+                               "public_message": self.messages.get(check, ""),
+                               "hidden_message": self.hidden.get(check, "")}
                        for check, (score, maximum) in self.scores.items()},
             "manual": self.manual, "flags": self.flags, "events": self.events,
         }
@@ -52,7 +60,9 @@ class Outcome:
                    {k: (v["points"], v["max_points"]) for k, v in checks.items()},
                    {k: v["message"] for k, v in checks.items() if v.get("message")},
                    record.get("manual", {}), record.get("flags", []), record.get("events", []),
-                   record.get("seconds", 0.0))
+                   record.get("seconds", 0.0),
+                   {k: v["hidden_message"] for k, v in checks.items() if v.get("hidden_message")},
+                   record.get("fingerprint", ""))
 
     @property
     def total(self):
@@ -66,18 +76,6 @@ class Outcome:
 def submissions(root: Path, assignment_id: str) -> list[str]:
     base = Path(root) / "submitted"
     return sorted(p.parent.name for p in base.glob(f"*/{assignment_id}") if p.is_dir())
-
-
-def zero_fill(root: Path, assignment_id: str, student: str):
-    """Record a zero for every cell of the submission, as nbgrader does for a missing notebook."""
-    with gradebook(root) as gb:
-        gb.update_or_create_student(student)
-        submission = gb.update_or_create_submission(assignment_id, student)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                grade.auto_score = 0
-                grade.needs_manual_grade = False
-        gb.db.commit()
 
 
 def record_path(root: Path, assignment_id: str, student: str) -> Path:
@@ -99,89 +97,172 @@ def load(root: Path, assignment_id: str) -> list[Outcome]:
             for p in sorted(Path(root).glob(f"autograded/*/{assignment_id}/{RESULTS_FILE}"))]
 
 
-def _errors(path: Path) -> dict:
-    """grade_id -> the error its cell raised, read from the autograded notebook."""
+def fingerprint(folder: Path) -> str:
+    """What was submitted, to tell a graded submission from a resubmitted one on resume."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _timestamp(folder: Path):
+    from nbgrader.utils import parse_utc
     try:
-        nb = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    messages = {}
-    for cell in nb.get("cells", []):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        for output in cell.get("outputs", []):
-            if grade_id and output.get("output_type") == "error":
-                messages[grade_id] = f"{output.get('ename')}: {output.get('evalue')}"
-    return messages
+        return parse_utc((folder / "timestamp.txt").read_text().strip())
+    except (OSError, ValueError, TypeError):
+        return None
 
 
-def collect(root: Path, assignment: course.Assignment, student: str, status: str) -> Outcome:
-    outcome = Outcome(student, assignment.id, status)
-    source = notebooks.load(assignment.source_dir / assignment.notebook)
-    tests = notebooks.test_points(source)
-    outcome.manual = notebooks.manual_points(source)
+def store(root: Path, assignment: course.Assignment, student: str, folder: Path, graded,
+          outcome: Outcome):
+    """Into nbgrader's gradebook and autograded/ folder, as `nbgrader autograde` would."""
+    import nbformat
     with gradebook(root) as gb:
-        submission = gb.find_submission(assignment.id, student)
-        grades = {g.name: g for nb in submission.notebooks for g in nb.grades}
-        for check in tests:
-            grade = grades[check]
-            outcome.scores[check] = (float(grade.score or 0.0), float(grade.max_score))
-    autograded = Path(root) / "autograded" / student / assignment.id / assignment.notebook
-    errors = _errors(autograded)
-    outcome.messages = {k: v for k, v in errors.items()
-                        if k in outcome.scores and outcome.scores[k][0] < outcome.scores[k][1]}
-    if "setup" in errors:
-        outcome.status += f"; the setup cell failed, so nothing could be tested: {errors['setup']}"
+        gb.update_or_create_student(student)
+        stamp = _timestamp(folder)
+        submission = (gb.update_or_create_submission(assignment.id, student, timestamp=stamp)
+                      if stamp else gb.update_or_create_submission(assignment.id, student))
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                if grade.name in outcome.scores:
+                    grade.auto_score = outcome.scores[grade.name][0]
+                    grade.needs_manual_grade = False
+                elif graded.notebook is None:
+                    grade.auto_score = 0
+                    grade.needs_manual_grade = False
+                else:
+                    grade.needs_manual_grade = True
+        gb.db.commit()
+    dest = Path(root) / "autograded" / student / assignment.id
+    dest.mkdir(parents=True, exist_ok=True)
+    for filename in assignment.modules:
+        if (folder / filename).is_file():
+            (dest / filename).write_bytes((folder / filename).read_bytes())
+    if graded.notebook is not None:
+        nbformat.write(nbformat.from_dict(graded.notebook), str(dest / assignment.notebook))
+
+
+def outcome_of(assignment, student, graded, manual) -> Outcome:
+    outcome = Outcome(student, assignment.id, "graded", dict(graded.scores),
+                      {k: v for k, v in graded.public.items() if k in graded.scores},
+                      dict(manual), list(graded.flags), list(graded.events),
+                      hidden=dict(graded.hidden))
+    if graded.notebook is None:
+        kinds = {f.kind for f in graded.findings}
+        why = next((f.message for f in graded.findings), "no notebook")
+        outcome.status = f"zero: {why}" if kinds else "zero: no notebook"
     return outcome
 
 
-def autograde(root: Path, assignment_ids=None, students=None, log=print) -> list[Outcome]:
+def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=False,
+              log=print, progress=True) -> list[Outcome]:
+    from threadpoolctl import threadpool_limits
+
+    from .cleanroom import Grader
+    from .sandbox.session import Zygote
+
     root = Path(root)
     assignments = ([course.get(a) for a in assignment_ids] if assignment_ids
                    else course.available())
-    api = api_for(root)
-    # nbgrader's own gradebook code trips SQLAlchemy's autoflush warnings; they are not ours to fix
+    api_for(root)                           # PATH / kernels / config for nbgrader's API
     warnings.filterwarnings("ignore", message=".*not in session.*")
-    outcomes = []
+    with gradebook(root) as gb:
+        known = {a.name for a in gb.assignments}
+    work = []
     for assignment in assignments:
-        with gradebook(root) as gb:
-            known = {a.name for a in gb.assignments}
         if assignment.id not in known:
             raise SystemExit(f"{assignment.id} has not been released in {root}: "
                              f"run `grader release --course-dir {root}` first")
         for student in students or submissions(root, assignment.id):
-            started = time.perf_counter()
-            folder = root / "submitted" / student / assignment.id
-            if not (folder / assignment.notebook).exists():
-                zero_fill(root, assignment.id, student)
-                status = f"zero: {assignment.notebook} is missing from the submission"
-            else:
-                result = api.autograde(assignment.id, student, force=True, create=True)
-                if result.get("success"):
-                    status = "graded"
-                else:
-                    zero_fill(root, assignment.id, student)
-                    error = (result.get("error") or result.get("log") or "").strip()
-                    status = f"zero: nbgrader could not grade it ({error.splitlines()[-1:]})"
-            outcome = collect(root, assignment, student, status)
-            outcome.seconds = time.perf_counter() - started
-            save(root, outcome)
-            log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} ({outcome.status})")
-            outcomes.append(outcome)
+            work.append((assignment, student))
+    jobs = jobs or os.cpu_count() or 1
+    outcomes, todo = [], []
+    for assignment, student in work:
+        folder = root / "submitted" / student / assignment.id
+        path = record_path(root, assignment.id, student)
+        if not force and path.exists():
+            done = Outcome.from_record(json.loads(path.read_text()))
+            if done.fingerprint == fingerprint(folder):
+                outcomes.append(done)
+                continue
+        todo.append((assignment, student, folder))
+    if len(outcomes):
+        log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), unit="submission", desc="grading", leave=False)
+    zygote = Zygote()
+    failures = 0
+    try:
+        with threadpool_limits(1), ThreadPoolExecutor(max_workers=jobs) as pool:
+            releases = {a.id: notebooks.load(root / "release" / a.id / a.notebook)
+                        for a in assignments}
+
+            def grade(assignment, folder):
+                started = time.perf_counter()
+                graded = Grader(assignment, releases[assignment.id], zygote).grade(folder)
+                return graded, time.perf_counter() - started
+
+            futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}
+            for future in as_completed(futures):
+                assignment, student, folder = futures[future]
+                try:
+                    graded, seconds = future.result()
+                except Exception:
+                    failures += 1
+                    log(f"{assignment.id} {student}: the grader failed, not recorded "
+                        f"(rerun to retry):\n{traceback.format_exc()}")
+                    continue
+                outcome = outcome_of(assignment, student, graded,
+                                     notebooks.manual_points(releases[assignment.id]))
+                outcome.seconds = seconds
+                outcome.fingerprint = fingerprint(folder)
+                store(root, assignment, student, folder, graded, outcome)
+                save(root, outcome)         # last: the record marks the submission done
+                outcomes.append(outcome)
+                if bar:
+                    bar.update(1)
+                log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} "
+                    f"({outcome.status}{'; FLAGGED' if outcome.flags else ''})")
+    finally:
+        zygote.close()
+        if bar:
+            bar.close()
+    outcomes.sort(key=lambda o: (o.assignment, o.student))
+    if failures:
+        raise GradingFailed(f"{failures} submissions could not be graded", outcomes)
     return outcomes
+
+
+class GradingFailed(RuntimeError):
+    def __init__(self, message, outcomes):
+        super().__init__(message)
+        self.outcomes = outcomes
 
 
 def add_arguments(parser):
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
+    parser.add_argument("--jobs", type=int, help="parallel workers (default: one per core)")
+    parser.add_argument("--force", action="store_true",
+                        help="regrade submissions that are already graded and unchanged")
 
 
 def run(args) -> int:
     started = time.perf_counter()
-    outcomes = autograde(args.course_dir, args.assignments or None, args.student or None)
+    try:
+        outcomes = autograde(args.course_dir, args.assignments or None, args.student or None,
+                             jobs=args.jobs, force=args.force)
+        code = 0
+    except GradingFailed as error:
+        outcomes, code = error.outcomes, 1
+        print(f"grader autograde: {error}")
     print(table(outcomes))
     print(f"\n{len(outcomes)} submissions in {time.perf_counter() - started:.1f} s")
-    return 1 if any(o.status.startswith("zero: nbgrader") for o in outcomes) else 0
+    return code
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -205,8 +286,13 @@ def table(outcomes: list[Outcome]) -> str:
         for o in rows:
             if o.status != "graded":
                 lines.append(f"  {o.student}: {o.status}")
-            if "setup cell failed" in o.status:
-                continue    # every check failed for that one reason
-            for check, message in o.messages.items():
+            for event in o.events[:3]:
+                lines.append(f"  {o.student}: {event[:300]}")
+            for flag in o.flags:
+                lines.append(f"  {o.student}: FLAG {flag[:300]}")
+            failed = list(o.messages.items())
+            for check, message in failed[:6]:
                 lines.append(f"  {o.student} / {check}: {message.splitlines()[0][:300]}")
+            if len(failed) > 6:
+                lines.append(f"  {o.student}: ... and {len(failed) - 6} more failed checks")
     return "\n".join(lines)

@@ -71,9 +71,11 @@ def expected_score(kind: str, assignment: course.Assignment) -> float:
     points = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
     if kind == "correct":
         return sum(points.values())
+    sample = samples.for_assignment(assignment.id)
     if kind == "buggy":
-        lost = samples.for_assignment(assignment.id).BUGGY_LOSES
-        return sum(p for check, p in points.items() if check not in lost)
+        return sum(p for check, p in points.items() if check not in sample.BUGGY_LOSES)
+    if kind == "syntax_error":
+        return sum(points[check] for check in getattr(sample, "SYNTAX_KEEPS", ()))
     return 0.0
 
 

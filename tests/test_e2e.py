@@ -51,11 +51,15 @@ def test_seed000_bugs_are_explained(graded):
 
 
 @pytest.mark.parametrize("student", ["syntax_error", "missing_notebook", "untouched_release"])
-def test_broken_submissions_are_graded_zero_not_skipped(graded, student):
+def test_broken_submissions_are_graded_zero_where_due_not_skipped(graded, student):
     _, outcomes, _, _ = graded
     for assignment in course.available():
         o = outcomes[(assignment.id, student)]
-        assert o.total == 0 and o.max_total == sum(_tests(assignment).values())
+        assert o.max_total == sum(_tests(assignment).values())
+        assert o.total == demo.expected_score(student, assignment)
+        kept = getattr(for_assignment(assignment.id), "SYNTAX_KEEPS", set())
+        assert {k for k, (s, m) in o.scores.items() if s == m} == (
+            kept if student == "syntax_error" else set())
     if student == "missing_notebook":
         assert "missing" in outcomes[("a3_neural_network", student)].status
 

@@ -36,6 +36,13 @@ EXTRA = {
 }
 
 
+def cases(check_id):
+    return tuple(public.CASES[check_id]) + EXTRA[check_id]
+
+
+def evaluate(check_id, namespace):
+    return public.evaluate(check_id, namespace, cases=cases(check_id))
+
+
 def run(check_id, namespace):
-    public.run(check_id, namespace, cases=tuple(public.CASES[check_id]) + EXTRA[check_id],
-               hidden=True)
+    public.run(check_id, namespace, cases=cases(check_id), hidden=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from .gradcheck import close, numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import StudentError, call, failed, guarded, passed
+from .results import StudentError, call, failed, guarded, passed, set_params
 
 
 @dataclass
@@ -128,14 +128,12 @@ def build(spec, cls, rng):
         names = ", ".join(f"{n} {s}" for n, s in zip(spec.param_names, spec.param_shapes))
         raise StudentError(f"{spec.name}.params must be [{names}] (numpy arrays), "
                            f"got shapes {list(shapes)}")
-    for param in params:
-        param[...] = rng.normal(size=param.shape)
+    set_params(layer, [rng.normal(size=shape) for shape in shapes])
     return layer
 
 
 def copy_params(source, target):
-    for a, b in zip(source.params, target.params):
-        b[...] = a
+    set_params(target, source.params)
 
 
 def _array(what, value, shape):
@@ -263,14 +261,14 @@ def check_param_gradients(spec, cls, reference=None, seed=0, points=0.0):
         blocks = np.split(flat, np.cumsum(sizes)[:-1])
         swapped = np.split(flat, np.cumsum(sizes[::-1])[:-1])[::-1]
         numerics = []
-        for param in oracle.params:
-            def loss(value, param=param):
-                saved = param.copy()
-                param[...] = value
+        base = [np.array(p, dtype=float) for p in oracle.params]
+        for i, param in enumerate(base):
+            def loss(value, i=i):
+                set_params(oracle, base[:i] + [value] + base[i + 1:])
                 try:
                     out = call(f"{spec.name}.forward", oracle.forward, x.copy())
                 finally:
-                    param[...] = saved
+                    set_params(oracle, base)
                 return np.sum(out * upstream)
             numerics.append(numerical_gradient(loss, param.copy()))
         if len(blocks) > 1 \

@@ -7,41 +7,63 @@ while it runs, so a wrong `grad_crossentropy` fails only the crossentropy check,
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .gradcheck import close, numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import StudentError, call, failed, guarded, need, passed
+from .results import StudentError, call, failed, guarded, need, param_ids, passed, set_params
 
 HELPERS = ("crossentropy", "grad_crossentropy", "get_weights", "set_weights", "forward_pass",
            "predict", "compute_loss_grad")
 
 
-@contextlib.contextmanager
-def substituted(fn, reference, keep):
-    """Swap the reference's helpers into `fn`'s globals (except `keep`) while it runs."""
-    scope = getattr(fn, "__globals__", None)
-    if reference is None or scope is None:
-        yield
-        return
-    saved = {}
-    for name in HELPERS:
-        if name != keep and hasattr(reference, name):
-            saved[name] = scope.get(name, _MISSING)
-            scope[name] = getattr(reference, name)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is _MISSING:
-                scope.pop(name, None)
-            else:
-                scope[name] = value
+def isolated(fn, reference, keep):
+    """`fn` with the reference's helpers (all but `keep`) bound in its globals while it runs.
+
+    In the clean-room grader `fn` lives in the student process: the helpers stay here and the
+    student process calls back for them."""
+    if reference is None:
+        return fn
+    scope = {name: getattr(reference, name) for name in HELPERS
+             if name != keep and hasattr(reference, name)}
+    remote = getattr(type(fn), "call_with_globals", None)
+    if remote is not None:
+        return lambda *args, **kwargs: remote(fn, scope, *args, **kwargs)
+    namespace = getattr(fn, "__globals__", None)
+    if namespace is None:
+        return fn
+
+    def run(*args, **kwargs):
+        saved = {name: namespace.get(name, _MISSING) for name in scope}
+        namespace.update(scope)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            for name, value in saved.items():
+                if value is _MISSING:
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = value
+    return run
 
 
 _MISSING = object()
+
+
+class ParamHolder:
+    """A stand-in layer that has only `params` (for get/set_weights)."""
+
+    def __init__(self, params):
+        self.params = params
+        self.training = True
+
+
+def holders(namespace, arrays_per_layer):
+    """Param-only layers living where the student's code runs (so in-place writes are seen)."""
+    make = getattr(namespace, "make_holders", None)
+    if make is not None:
+        return make(arrays_per_layer)
+    return [ParamHolder([np.array(a, dtype=float) for a in arrays]) for arrays in arrays_per_layer]
 
 
 def _logprobs(rng, batch=6, classes=4):
@@ -116,8 +138,7 @@ def _small_network(ns, rng, with_dropout=False):
         layers.append(call("Dropout(0.5, seed=0)", need(ns, "Dropout"), 0.5, seed=0))
     layers += [call("Dense(5, 3)", need(ns, "Dense"), 5, 3), call("Softmax()", need(ns, "Softmax"))]
     for layer in layers:
-        for param in layer.params:
-            param[...] = rng.normal(size=param.shape)
+        set_params(layer, [rng.normal(size=np.shape(p)) for p in layer.params])
     return layers
 
 
@@ -128,11 +149,12 @@ def check_weights(namespace, reference=None, seed=0, points=0.0):
     def body():
         get, put = need(namespace, "get_weights"), need(namespace, "set_weights")
         rng = np.random.default_rng(seed)
-        net = _small_network(reference.__dict__ if reference else namespace, rng)
-        arrays = [p for layer in net for p in layer.params]
-        expected = np.concatenate([p.ravel() for p in arrays])
-        with substituted(get, reference, "get_weights"):
-            flat = np.asarray(call("get_weights", get, net), dtype=float)
+        shapes = [[(4, 5), (5,)], [], [(5, 3), (3,)], []]
+        net = holders(namespace, [[rng.normal(size=s) for s in layer] for layer in shapes])
+        ids = [param_ids(layer) for layer in net]
+        expected = np.concatenate([np.ravel(p) for layer in net for p in layer.params])
+        flat = np.asarray(call("get_weights", isolated(get, reference, "get_weights"), net),
+                          dtype=float)
         if flat.shape != expected.shape:
             return failed(name, f"get_weights must return a flat array of {expected.size} "
                                 f"entries, got shape {flat.shape}")
@@ -140,12 +162,11 @@ def check_weights(namespace, reference=None, seed=0, points=0.0):
             return failed(name, "get_weights must concatenate every layer's params, raveled, "
                                 "layer by layer and in params order")
         new = rng.normal(size=expected.size)
-        with substituted(put, reference, "set_weights"):
-            call("set_weights", put, new.copy(), net)
-        if any(a is not b for a, b in zip(arrays, [p for layer in net for p in layer.params])):
+        call("set_weights", isolated(put, reference, "set_weights"), new.copy(), net)
+        if [param_ids(layer) for layer in net] != ids:
             return failed(name, "set_weights replaced the parameter arrays; it must write into "
                                 "them in place (param[...] = ...) so layers keep their arrays")
-        got = np.concatenate([p.ravel() for layer in net for p in layer.params])
+        got = np.concatenate([np.ravel(p) for layer in net for p in layer.params])
         if not np.array_equal(got, new):
             return failed(name, "set_weights did not copy the weights back in get_weights order")
         return passed(name, "weights round-trip in place")
@@ -165,9 +186,10 @@ def check_compute_loss_grad(namespace, reference=None, seed=0, points=0.0):
         X, Y = rng.normal(size=(7, 4)), _onehot(rng, 7, 3)
         w0 = np.concatenate([p.ravel() for layer in net for p in layer.params])
 
+        run = isolated(fn, reference, name)
+
         def evaluate(w):
-            with substituted(fn, reference, name):
-                result = call(name, fn, w.copy(), (net, X, Y))
+            result = call(name, run, w.copy(), (net, X, Y))
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise StudentError("compute_loss_grad must return a pair (loss, gradient)")
             return result
@@ -216,8 +238,7 @@ def check_predict(namespace, reference=None, seed=0, points=0.0):
         ns = reference.__dict__ if reference is not None else namespace
         net = _small_network(ns, rng, with_dropout=True)
         X = rng.normal(size=(40, 4))
-        with substituted(fn, reference, name):
-            labels = call(name, fn, net, X.copy())
+        labels = call(name, isolated(fn, reference, name), net, X.copy())
         labels = np.asarray(labels)
         if labels.shape != (40,):
             hint = (": did you return the log-probabilities instead of the argmax?"

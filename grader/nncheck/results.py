@@ -4,6 +4,8 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass
 class CheckResult:
@@ -46,6 +48,28 @@ def need(namespace, name):
     return namespace[name]
 
 
+def set_params(layer, values):
+    """Write `values` into the layer's own parameter arrays, in place, wherever it lives (the
+    clean-room grader's layers live in another process and expose `proxy_set_params`)."""
+    remote = getattr(type(layer), "proxy_set_params", None)
+    if remote is not None:
+        remote(layer, [np.asarray(v, dtype=float) for v in values])
+        return
+    for param, value in zip(layer.params, values):
+        param[...] = value
+
+
+def param_ids(layer):
+    """Identities of the parameter arrays, to tell in-place updates from replacements."""
+    remote = getattr(type(layer), "proxy_param_ids", None)
+    return remote(layer) if remote is not None else [id(p) for p in layer.params]
+
+
+def kind(obj):
+    """Class name of a local or remote object, for messages."""
+    return getattr(obj, "proxy_name", None) or type(obj).__name__
+
+
 def count(n, word, words=None):
     """'1 point', '3 points'."""
     return f"{n} {word if n == 1 else words or word + 's'}"
@@ -56,6 +80,12 @@ def call(what, fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except Exception as error:  # student code may raise anything
+        if hasattr(error, "student_message"):       # a timeout or a crash of the student process
+            raise StudentError(f"{what} {error.student_message}") from error
+        if hasattr(error, "type_name"):             # raised in the student process
+            detail = f": {error}" if str(error) else ""
+            raise StudentError(f"{what} raised {error.type_name}{detail} ({error.where})") \
+                from error
         frame = traceback.extract_tb(error.__traceback__)[-1]
         filename = frame.filename.rsplit("/", 1)[-1]
         place = "a notebook cell" if filename[:-3].isdigit() or "ipykernel" in frame.filename \

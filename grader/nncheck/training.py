@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .results import StudentError, call, failed, guarded, need, passed
+from .results import StudentError, call, failed, guarded, kind, need, passed, set_params
 
 HIDDEN = 32
 MAXITER = 400
@@ -36,8 +36,8 @@ def build_network(ns, seed):
                        else call("Softmax()", need(ns, "Softmax")))
     rng = np.random.default_rng(seed)
     for layer in network:
-        for param in layer.params:
-            param[...] = rng.normal(size=param.shape) * 0.01 if param.ndim == 2 else 0.0
+        set_params(layer, [rng.normal(size=np.shape(p)) * 0.01 if np.ndim(p) == 2
+                           else np.zeros(np.shape(p)) for p in layer.params])
     return network
 
 
@@ -48,9 +48,12 @@ def flatten(network):
 def unflatten(weights, network):
     start = 0
     for layer in network:
+        values = []
         for param in layer.params:
-            param[...] = weights[start:start + param.size].reshape(param.shape)
-            start += param.size
+            size = int(np.size(param))
+            values.append(weights[start:start + size].reshape(np.shape(param)))
+            start += size
+        set_params(layer, values)
 
 
 def accuracy(network, X, y):
@@ -60,7 +63,7 @@ def accuracy(network, X, y):
             layer.training = False
     out = X
     for layer in network:
-        out = call(f"{type(layer).__name__}.forward", layer.forward, out)
+        out = call(f"{kind(layer)}.forward", layer.forward, out)
     return float(np.mean(np.asarray(out).argmax(axis=1) == y))
 
 

@@ -4,6 +4,8 @@ Each assignment's module defines:
   BUGGY_CELLS   -- {solution cell grade_id: code} replacing the notebook's solution
   BUGGY_MODULES -- {released module filename: {task name: body}} replacing fenced regions
   BUGGY_LOSES   -- the check ids (test-cell grade_ids) the buggy sample must fail, and no others
+  SYNTAX_KEEPS  -- (optional) check ids the syntax-error sample still passes: its broken module
+                   does not touch them (assignment 3: `encode` lives in the notebook)
 """
 import importlib
 

@@ -1,0 +1,213 @@
+"""Grade one submission in the clean room.
+
+1. Repair the notebook's structure against the release (grader.structure): what the student
+   deleted, edited or reordered among the locked cells is restored and reported.
+2. Run the notebook in a confined worker, cell by cell, as a kernel would: this gives the
+   outputs instructors read and the notebook's own (in-kernel) test results.
+3. Decide every autograded check here, in a process that never runs student code: the worker
+   only answers calls (forward at grader-chosen inputs, the loss at grader-chosen weights);
+   comparisons, numerical derivatives and accuracies are computed by the grader, the hidden
+   checks with the reference. A crash, a hang or a memory bomb costs the check it hit; the
+   worker is restarted for the rest.
+4. Where the notebook's own test passed but the clean-room check fails, flag the submission as
+   possibly tampered; the clean-room result stands.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course, notebooks, structure
+from .sandbox.endpoint import Died, RemoteError, Timeout
+from .sandbox.session import Session, hidden_paths
+
+CELL_TIMEOUT = 60.0          # s for one notebook cell (the reference's slowest takes ~6 s)
+CHECK_TIMEOUT = 20.0         # s for one check; training gets TRAINING_TIMEOUT
+TRAINING_TIMEOUT = 120.0
+SUBMISSION_BUDGET = 900.0    # s for everything one submission may cost
+MAX_RESTARTS = 6
+
+
+@dataclass
+class Graded:
+    """What the clean room decided for one submission."""
+    notebook: dict | None                          # the repaired notebook, with outputs
+    scores: dict = field(default_factory=dict)     # check id -> (points, max)
+    public: dict = field(default_factory=dict)     # check id -> student-safe message
+    hidden: dict = field(default_factory=dict)     # check id -> instructor-only message
+    in_kernel: dict = field(default_factory=dict)  # check id -> passed inside the notebook
+    events: list = field(default_factory=list)
+    flags: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+
+
+def hidden_module(assignment):
+    return importlib.import_module(f"grader.hidden.{assignment.id.split('_', 1)[0]}")
+
+
+def public_module(assignment):
+    return importlib.import_module(f"grader.nncheck.{assignment.id.split('_', 1)[0]}")
+
+
+def timeout_for(check_id):
+    return TRAINING_TIMEOUT if check_id in ("training", "two_layer_training", "factorize",
+                                            "callback") else CHECK_TIMEOUT
+
+
+class Grader:
+    """Grades submissions of one assignment; one instance per thread of the pool."""
+
+    def __init__(self, assignment: course.Assignment, release_nb: dict, zygote, limits=None):
+        self.assignment = assignment
+        self.release_nb = release_nb
+        self.zygote = zygote
+        self.limits = limits
+        self.tests = notebooks.test_points(release_nb)
+        self.hidden = hidden_module(assignment)
+        self.public = public_module(assignment)
+        self.hide = hidden_paths()
+
+    # -- worker lifecycle -------------------------------------------------------------------
+    def _session(self, folder):
+        return Session(self.zygote, folder, hide=self.hide, limits=self.limits,
+                       timeout=CHECK_TIMEOUT)
+
+    def _load(self, session, nb, graded, skip_cells=()):
+        """Import the submitted modules and run the definition cells (no tests, no plots)."""
+        for filename in self.assignment.modules:
+            try:
+                session.request("import", name=Path(filename).stem, timeout=CELL_TIMEOUT)
+            except (Timeout, Died) as error:
+                graded.events.append(f"importing {filename} {error}")
+                return
+            except Exception as error:  # RemoteError: their module does not import
+                graded.events.append(f"{filename} does not import: {getattr(error, 'type_name', '')}"
+                                     f": {error} ({getattr(error, 'where', '')})")
+        for index, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] != "code" or index in skip_cells or notebooks.is_test(cell) \
+                    or notebooks.is_manual(cell):
+                continue
+            try:
+                session.request("run_cell", source=notebooks.source(cell), timeout=CELL_TIMEOUT)
+            except (Timeout, Died) as error:
+                graded.events.append(f"cell {index} {error} while loading definitions")
+                return
+            except RemoteError:
+                continue
+
+    # -- the notebook run -------------------------------------------------------------------
+    def _run_notebook(self, session, nb, graded, deadline):
+        """Execute every code cell in order; returns the index of a cell that hung or crashed."""
+        for index, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] != "code":
+                continue
+            budget = min(CELL_TIMEOUT, max(1.0, deadline - time.monotonic()))
+            try:
+                result = session.request("run_cell", source=notebooks.source(cell),
+                                         timeout=budget)
+            except (Timeout, Died) as error:
+                what = f"this cell {error}"
+                cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
+                                    "evalue": what, "traceback": []}]
+                graded.events.append(f"notebook cell {index}: {what}; the cells after it were "
+                                     "not run")
+                return index
+            except RemoteError as error:     # the cell runner itself was broken by the cell
+                result = {"outputs": [{"output_type": "error", "ename": error.type_name,
+                                       "evalue": str(error), "traceback": []}], "error": "x"}
+            cell["outputs"] = result["outputs"]
+            if notebooks.is_test(cell):
+                graded.in_kernel[notebooks.meta(cell)["grade_id"]] = result["error"] is None
+        return None
+
+    # -- the clean room ---------------------------------------------------------------------
+    def grade(self, folder: Path) -> Graded:
+        deadline = time.monotonic() + SUBMISSION_BUDGET
+        nb, findings = structure.rebuild(Path(folder), self.assignment.notebook, self.release_nb)
+        graded = Graded(nb, findings=findings)
+        graded.events += [f.message for f in findings]
+        graded.flags += [f"possibly tampered: {f.message}" for f in findings if f.suspicious]
+        if nb is None:
+            graded.scores = {c: (0.0, p) for c, p in self.tests.items()}
+            return graded
+        nb = graded.notebook = copy.deepcopy(nb)
+        session = self._session(folder)
+        try:
+            for filename in self.assignment.modules:
+                try:
+                    session.request("import", name=Path(filename).stem, timeout=CELL_TIMEOUT)
+                except (Timeout, Died):
+                    break
+                except Exception:
+                    pass        # the setup cell shows the error in the notebook
+            hung = self._run_notebook(session, nb, graded, deadline)
+            restarts = 0
+            if not session.alive:
+                session.close()
+                session = self._session(folder)
+                self._load(session, nb, graded, skip_cells={hung})
+            for check_id, points in self.tests.items():
+                if time.monotonic() > deadline:
+                    graded.scores[check_id] = (0.0, points)
+                    graded.public[check_id] = "not run: the submission used up its time budget"
+                    continue
+                if not session.alive and restarts < MAX_RESTARTS:
+                    restarts += 1
+                    session.close()
+                    session = self._session(folder)
+                    self._load(session, nb, graded, skip_cells={hung})
+                self._check(session, check_id, points, graded)
+        finally:
+            session.close()
+        self._annotate(nb, graded)
+        return graded
+
+    def _check(self, session, check_id, points, graded):
+        session.endpoint.default_timeout = timeout_for(check_id)
+        try:
+            namespace = session.namespace()
+            result = self.hidden.evaluate(check_id, namespace)
+        except (Timeout, Died) as error:
+            graded.scores[check_id] = (0.0, points)
+            graded.public[check_id] = graded.hidden[check_id] = f"{check_id}: the student " \
+                f"process {error}"
+            graded.events.append(f"{check_id}: {error}")
+            return
+        graded.scores[check_id] = (points if result.passed else 0.0, points)
+        if result.passed:
+            return
+        graded.hidden[check_id] = result.message
+        if "did not return within" in result.message or "killed by" in result.message:
+            graded.events.append(f"{check_id}: {result.message}")
+        public = self._public(session, check_id)
+        graded.public[check_id] = public.message if public is not None and not public.passed \
+            else (f"{check_id}: the hidden test failed (it compares with the reference "
+                  "implementation on more inputs); the public check passes, so test your code "
+                  "on other inputs against the definition")
+        if graded.in_kernel.get(check_id) and public is not None and not public.passed:
+            graded.flags.append(f"possibly tampered: {check_id} passed inside the notebook but "
+                                "fails the same public check run outside it")
+
+    def _public(self, session, check_id):
+        if not session.alive:
+            return None
+        try:
+            return self.public.evaluate(check_id, session.namespace())
+        except (Timeout, Died):
+            return None
+
+    def _annotate(self, nb, graded):
+        """Test cells show the clean-room verdict (student-safe message), as nbgrader would."""
+        for cell in nb["cells"]:
+            if not notebooks.is_test(cell):
+                continue
+            check_id = notebooks.meta(cell)["grade_id"]
+            score, maximum = graded.scores.get(check_id, (0.0, 0.0))
+            outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
+            if score < maximum:
+                outputs.append({"output_type": "error", "ename": "CheckFailed",
+                                "evalue": graded.public.get(check_id, ""), "traceback": []})
+            cell["outputs"] = outputs

@@ -1,0 +1,128 @@
+"""Confine the current (freshly forked) process before it runs student code.
+
+As root: private mount and network namespaces (no network; the reference, the hidden tests, the
+sources and every other submission are covered by empty read-only tmpfs), a uid of its own
+(files, signals and the process limit then apply), rlimits on memory, CPU, file size and open
+files, and an audit hook that refuses to start processes or open sockets. Without root the
+namespaces and uid are skipped and the audit hook also refuses to open the hidden paths.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import sys
+
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x1000, 0x4000, 0x40000
+MNT_DETACH = 0x2
+
+DEFAULT_LIMITS = {"memory": 3 * 2 ** 30, "cpu": 600, "file_size": 64 * 2 ** 20, "files": 256,
+                  "processes": 64}
+
+BLOCKED_EVENTS = ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn",
+                  "os.spawn", "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg",
+                  "signal.pthread_kill", "socket.__new__", "socket.connect", "socket.bind",
+                  "socket.getaddrinfo", "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle")
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(libc, source, target, fstype, flags, data=None):
+    if libc.mount(source.encode() if source else None, target.encode(),
+                  fstype.encode() if fstype else None, flags,
+                  data.encode() if data else None) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {source} {target}")
+
+
+def _expose(libc, path):
+    """Make `path` reachable for an unprivileged uid when an ancestor (typically /root, mode
+    700) is not: cover that ancestor with an empty tmpfs and bind only `path`'s branch back."""
+    parts = os.path.realpath(path).split(os.sep)[1:]
+    for depth in range(1, len(parts)):
+        ancestor = os.sep + os.path.join(*parts[:depth])
+        if os.stat(ancestor).st_mode & 0o001:
+            continue
+        branch = os.path.join(ancestor, parts[depth])
+        stash = f"/tmp/.grader-stash-{os.getpid()}"
+        os.makedirs(stash, mode=0o700, exist_ok=True)
+        _mount(libc, branch, stash, None, MS_BIND | MS_REC)
+        _mount(libc, "tmpfs", ancestor, "tmpfs", 0, "mode=0755,size=64k")
+        os.makedirs(branch, exist_ok=True)
+        _mount(libc, stash, branch, None, MS_BIND | MS_REC)
+        libc.umount2(stash.encode(), MNT_DETACH)
+        os.rmdir(stash)
+        return
+
+
+def _namespaces(hide):
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare")
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
+    for prefix in {sys.base_prefix, sys.prefix}:
+        _expose(libc, prefix)
+    for path in hide:
+        if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY,
+                                              b"size=4k") != 0:
+            raise OSError(ctypes.get_errno(), f"hide {path}")
+
+
+def _rlimits(limits):
+    for name, value in (("RLIMIT_AS", limits["memory"]), ("RLIMIT_CPU", limits["cpu"]),
+                        ("RLIMIT_FSIZE", limits["file_size"]), ("RLIMIT_NOFILE", limits["files"]),
+                        ("RLIMIT_CORE", 0)):
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def _audit(workdir, hide, isolated):
+    hidden = tuple(os.path.realpath(p) + os.sep for p in hide)
+    home = os.path.realpath(workdir) + os.sep
+
+    def hook(event, args):
+        if event in BLOCKED_EVENTS:
+            raise PermissionError(f"{event} is not allowed while grading")
+        if event == "open" and args and isinstance(args[0], (str, bytes)):
+            path = os.path.realpath(os.fsdecode(args[0]))
+            if not isolated and (path + os.sep).startswith(hidden):
+                raise PermissionError(f"{path} is not readable while grading")
+            mode = args[1] if len(args) > 1 else "r"
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
+                (isinstance(args[2] if len(args) > 2 else 0, int) and (args[2] or 0) & 3)
+            if writing and not (path + os.sep).startswith(home) and not path.startswith("/dev/"):
+                raise PermissionError(f"writing {path} is not allowed: only the submission "
+                                      "folder is writable")
+
+    sys.addaudithook(hook)
+
+
+def confine(workdir, hide=(), limits=None, uid=None):
+    """Apply every restriction that this machine allows; returns the list of those skipped."""
+    limits = {**DEFAULT_LIMITS, **(limits or {})}
+    skipped = []
+    os.setsid()
+    isolated = False
+    if os.geteuid() == 0:
+        try:
+            _namespaces(hide)
+            isolated = True
+        except OSError as error:
+            skipped.append(f"namespaces ({error})")
+    else:
+        skipped.append("namespaces (not root)")
+    os.chdir(workdir)
+    _rlimits(limits)
+    if os.geteuid() == 0 and uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    elif os.geteuid() == 0:
+        skipped.append("separate uid")
+    os.environ.update(HOME=workdir, IPYTHONDIR=os.path.join(workdir, ".ipython"),
+                      MPLCONFIGDIR=os.path.join(workdir, ".matplotlib"), MPLBACKEND="Agg")
+    _audit(workdir, hide, isolated)
+    return skipped

@@ -1,0 +1,259 @@
+"""Symmetric RPC over one socket: either side may call the other while a call is in flight.
+
+The grader calls into student objects (`Proxy`); student code may call back into what the
+grader handed it (a reference layer, an objective function). The grader's side is guarded:
+student code can reach only objects passed to it in the current call, only public names, and
+receives values, never the grader's classes, modules or functions behind them.
+"""
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+import types
+
+import numpy as np
+
+from . import protocol
+from .protocol import Ref
+
+
+class RemoteError(Exception):
+    """Student code raised; carries its type name and where it was raised."""
+
+    def __init__(self, type_name, message, where=""):
+        super().__init__(message)
+        self.type_name, self.where = type_name, where
+
+
+class RemoteAttributeError(RemoteError, AttributeError):
+    pass
+
+
+class Timeout(Exception):
+    def __init__(self, seconds):
+        super().__init__(f"did not return within {seconds:g} s")
+        self.seconds = seconds
+        self.student_message = str(self)
+
+
+class Died(Exception):
+    """The student process ended while answering; `student_message` says how."""
+
+    def __init__(self, how):
+        super().__init__(how)
+        self.student_message = how
+
+
+def _plain(value):
+    """May this value cross to the student process by value?"""
+    if value is None or isinstance(value, (bool, int, float, str, np.ndarray, np.generic)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+class Endpoint:
+    def __init__(self, sock: socket.socket, side: str, guarded: bool = False, namespace=None):
+        self.sock, self.side, self.guarded = sock, side, guarded
+        self.objects: dict[int, object] = {}
+        self.namespace = namespace if namespace is not None else {}
+        self.deadline = None
+        self.default_timeout = None  # seconds a top-level call may take
+        self.depth = 0
+        self.on_died = None          # () -> str: how the other end died
+        self.on_timeout = None       # () -> None: stop the other end
+
+    # -- references ------------------------------------------------------------------------
+    def export(self, obj) -> Ref:
+        if isinstance(obj, Proxy):
+            return obj._ref             # back to where it lives
+        key = id(obj)
+        self.objects[key] = obj
+        kind = "callable" if callable(obj) else "object"
+        name = getattr(obj, "__qualname__", None) or type(obj).__name__
+        return Ref(self.side, key, kind, str(name))
+
+    def resolve(self, ref: Ref):
+        if ref.side == self.side:
+            try:
+                return self.objects[ref.id]
+            except KeyError:
+                raise protocol.ProtocolError("a reference that is no longer valid") from None
+        return Proxy(self, ref)
+
+    # -- talking ---------------------------------------------------------------------------
+    def _send(self, message):
+        protocol.send(self.sock, message, self.export)
+
+    def _receive(self):
+        while True:
+            if self.deadline is not None:
+                remaining = self.deadline[0] - time.monotonic()
+                if remaining <= 0:
+                    self._timed_out()
+                self.sock.settimeout(remaining)
+            else:
+                self.sock.settimeout(None)
+            try:
+                return protocol.receive(self.sock, self.resolve)
+            except socket.timeout:
+                self._timed_out()
+            except (EOFError, ConnectionError, protocol.ProtocolError) as error:
+                how = self.on_died() if self.on_died else str(error)
+                raise Died(how) from None
+
+    def _timed_out(self):
+        if self.on_timeout:
+            self.on_timeout()
+        raise Timeout(self.deadline[1])
+
+    def request(self, message: dict, timeout: float | None = None):
+        """Send a request and serve the other side's nested requests until the reply comes."""
+        top = self.depth == 0
+        timeout = timeout if timeout is not None else self.default_timeout
+        if top and timeout is not None:
+            self.deadline = (time.monotonic() + timeout, timeout)
+        self.depth += 1
+        try:
+            self._send(message)
+            while True:
+                incoming = self._receive()
+                if "reply" in incoming:
+                    break
+                self._send(self.handle(incoming))
+        finally:
+            self.depth -= 1
+            if top:
+                self.deadline = None
+                if self.guarded:
+                    self.objects.clear()      # what student code was handed expires with the call
+        error = incoming.get("error")
+        if error:
+            cls = RemoteAttributeError if error.get("type") == "AttributeError" else RemoteError
+            raise cls(error.get("type", "Error"), error.get("message", ""), error.get("where", ""))
+        return incoming.get("value")
+
+    def serve_forever(self):
+        while True:
+            try:
+                message = protocol.receive(self.sock, self.resolve)
+            except (EOFError, ConnectionError):
+                return
+            if message.get("op") == "exit":
+                self._send({"reply": True, "value": None})
+                return
+            self._send(self.handle(message))
+
+    # -- answering -------------------------------------------------------------------------
+    def handle(self, message):
+        try:
+            return {"reply": True, "value": self.dispatch(message)}
+        except BaseException as error:  # student code may raise anything, even SystemExit
+            frames = traceback.extract_tb(error.__traceback__)
+            frame = next((f for f in reversed(frames) if "grader/sandbox" not in f.filename),
+                         frames[-1] if frames else None)
+            place = frame.filename.rsplit("/", 1)[-1] if frame else ""
+            place = "a notebook cell" if place.startswith("<ipython-input") else place
+            where = f"line {frame.lineno} of {place}" if frame else ""
+            return {"reply": True, "error": {"type": type(error).__name__,
+                                             "message": str(error)[:2000], "where": where}}
+
+    def dispatch(self, message):
+        op = message.get("op")
+        handler = getattr(self, f"op_{op}", None) if isinstance(op, str) else None
+        if handler is None or (self.guarded and op not in ("call", "getattr", "setattr")):
+            raise PermissionError(f"operation {op!r} is not available")
+        return handler(message)
+
+    def _check_name(self, name):
+        if not isinstance(name, str) or (self.guarded and name.startswith("_")):
+            raise AttributeError(f"attribute {name!r} is not available")
+        return name
+
+    def _value(self, value):
+        """What a guarded side lets through: values, or bound methods of handed objects."""
+        if not self.guarded or _plain(value):
+            return value
+        if isinstance(value, types.MethodType) and id(value.__self__) in self.objects:
+            return value
+        raise PermissionError("only values can be read from the grader's objects")
+
+    def op_call(self, message):
+        target = message["target"]
+        if isinstance(target, Proxy) or (self.guarded and not callable(target)):
+            raise TypeError("not callable")
+        args, kwargs = message.get("args", []), message.get("kwargs", {})
+        scope = message.get("globals")
+        if not scope:
+            return target(*args, **kwargs)
+        namespace = getattr(target, "__globals__", None)
+        if namespace is None:
+            return target(*args, **kwargs)
+        saved = {name: namespace.get(name, _MISSING) for name in scope}
+        namespace.update(scope)
+        try:
+            return target(*args, **kwargs)
+        finally:
+            for name, value in saved.items():
+                if value is _MISSING:
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = value
+
+    def op_getattr(self, message):
+        return self._value(getattr(message["target"], self._check_name(message["name"])))
+
+    def op_setattr(self, message):
+        value = message["value"]
+        if self.guarded and not _plain(value):
+            raise PermissionError("only values can be written to the grader's objects")
+        setattr(message["target"], self._check_name(message["name"]), value)
+
+
+_MISSING = object()
+
+
+class Proxy:
+    """An object on the other side. Attribute reads, writes and calls become requests."""
+
+    __slots__ = ("_endpoint", "_ref")
+
+    def __init__(self, endpoint, ref):
+        object.__setattr__(self, "_endpoint", endpoint)
+        object.__setattr__(self, "_ref", ref)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._endpoint.request({"op": "getattr", "target": self._ref, "name": name})
+
+    def __setattr__(self, name, value):
+        self._endpoint.request({"op": "setattr", "target": self._ref, "name": name,
+                                "value": value})
+
+    def __call__(self, *args, **kwargs):
+        return self._endpoint.request({"op": "call", "target": self._ref, "args": list(args),
+                                       "kwargs": kwargs})
+
+    def call_with_globals(self, scope, *args, **kwargs):
+        """Call with some of the function's global names bound to `scope` for the call."""
+        return self._endpoint.request({"op": "call", "target": self._ref, "args": list(args),
+                                       "kwargs": kwargs, "globals": scope})
+
+    def proxy_set_params(self, values):
+        """Write into the object's own parameter arrays (in place, on its side)."""
+        self._endpoint.request({"op": "set_params", "target": self._ref, "values": list(values)})
+
+    def proxy_param_ids(self):
+        return self._endpoint.request({"op": "param_ids", "target": self._ref})
+
+    @property
+    def proxy_name(self):
+        return self._ref.name
+
+    def __repr__(self):
+        return f"<remote {self._ref.name}>"

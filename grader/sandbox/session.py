@@ -1,0 +1,170 @@
+"""The grader's side of a confined worker: spawn it, talk to it, kill it, say how it died."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from .. import course
+from .endpoint import Died, Endpoint, Timeout
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+BASE_UID = 61000                # workers get uids BASE_UID + n: no two share files or signals
+
+HINTS = {
+    "SIGABRT": "often a wrong-length gradient handed to L-BFGS-B; check that compute_loss_grad "
+               "returns one gradient entry per weight",
+    "SIGSEGV": "the interpreter crashed (ctypes or a C extension misused)",
+    "SIGKILL": "killed: it ran out of time or memory",
+    "SIGXCPU": "it used up its CPU time",
+}
+
+
+def single_threaded_env(env=None):
+    """BLAS with one thread per process: the pool, not BLAS, uses the cores."""
+    env = dict(os.environ if env is None else env)
+    env.update({name: "1" for name in THREAD_VARS})
+    return env
+
+
+def hidden_paths(extra=()):
+    """What a worker must never see: the reference, hidden tests, sources, other students."""
+    root = course.ROOT
+    return [str(p) for p in (root / "source_layers", root / "grader" / "hidden",
+                             course.ASSIGNMENTS_DIR, root / "solutions", root / "tests",
+                             root / ".git", course.BUILD, *map(Path, extra)) if p.is_dir()]
+
+
+class Zygote:
+    """One fork server per grading run; thread-safe."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        env = single_threaded_env()
+        env["GRADER_ZYGOTE_FD"] = str(theirs.fileno())
+        env["PYTHONPATH"] = os.pathsep.join([str(course.ROOT), env.get("PYTHONPATH", "")])
+        self.process = subprocess.Popen([sys.executable, "-m", "grader.sandbox.zygote"],
+                                        pass_fds=(theirs.fileno(),), env=env, cwd="/",
+                                        stdout=subprocess.DEVNULL)
+        theirs.close()
+        self.control = ours
+        self.lock = threading.Lock()
+        self.uids = iter(range(BASE_UID, BASE_UID + 100000))
+
+    def _ask(self, request, fds=()):
+        with self.lock:
+            socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
+            reply = self.control.recv(1 << 16)
+        if not reply:
+            raise RuntimeError("the fork server died")
+        return json.loads(reply)
+
+    def spawn(self, workdir, hide, limits=None):
+        with self.lock:
+            uid = next(self.uids)
+        os.chown(workdir, uid, uid)
+        for path in Path(workdir).rglob("*"):
+            os.chown(path, uid, uid, follow_symlinks=False)
+        ours, theirs = socket.socketpair()
+        reply = self._ask({"op": "spawn", "workdir": str(workdir), "hide": list(hide),
+                           "limits": limits or {}, "uid": uid if os.geteuid() == 0 else None},
+                          [theirs.fileno()])
+        theirs.close()
+        return ours, reply["pid"]
+
+    def reap(self, pid, kill=True):
+        return self._ask({"op": "reap", "pid": pid, "kill": kill})
+
+    def close(self):
+        try:
+            self.control.close()
+            self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+
+
+class Session:
+    """One confined worker with a private copy of one submission."""
+
+    def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0):
+        self.zygote = zygote
+        self.workdir = Path(tempfile.mkdtemp(prefix="grader-work-"))
+        shutil.copytree(submission, self.workdir, dirs_exist_ok=True, symlinks=False,
+                        ignore=shutil.ignore_patterns("*.ipynb_checkpoints"))
+        os.chmod(self.workdir, 0o700)
+        sock, self.pid = zygote.spawn(self.workdir, hide, limits)
+        self.endpoint = Endpoint(sock, "g", guarded=True)
+        self.endpoint.default_timeout = timeout
+        self.endpoint.on_died = self._died
+        self.endpoint.on_timeout = self.kill
+        self.death = None
+
+    @property
+    def alive(self):
+        return self.death is None
+
+    def _died(self):
+        if self.death is None:
+            status = self.zygote.reap(self.pid, kill=True)
+            if status.get("signal"):
+                name = status["signal"]
+                hint = HINTS.get(name, "")
+                self.death = f"the process was killed by {name}" + (f": {hint}" if hint else "")
+            else:
+                self.death = f"the process exited (code {status.get('code')})"
+        return self.death
+
+    def kill(self):
+        if self.death is None:
+            self.zygote.reap(self.pid, kill=True)
+            self.death = "it was stopped after running out of time"
+
+    def request(self, op, timeout=None, **fields):
+        if not self.alive:
+            raise Died(self.death)
+        return self.endpoint.request({"op": op, **fields}, timeout)
+
+    def namespace(self):
+        return RemoteNamespace(self)
+
+    def close(self):
+        if self.alive:
+            try:
+                self.endpoint.request({"op": "exit"}, timeout=2)
+            except (Timeout, Died, OSError):
+                pass
+            self.zygote.reap(self.pid, kill=True)
+            self.death = "closed"
+        self.endpoint.sock.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class RemoteNamespace:
+    """The student's names as the checks see them: `name in ns`, `ns[name]`."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._names = set(session.request("names"))
+
+    def __contains__(self, name):
+        return name in self._names
+
+    def __getitem__(self, name):
+        if name not in self._names:
+            raise KeyError(name)
+        return self.session.request("get", name=name)
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def keys(self):
+        return set(self._names)
+
+    def make_holders(self, arrays_per_layer):
+        return self.session.request("holders", arrays=[list(a) for a in arrays_per_layer])
