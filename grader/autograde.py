@@ -156,10 +156,11 @@ def outcome_of(assignment, student, graded, manual) -> Outcome:
 
 
 def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=False,
-              log=print, progress=True) -> list[Outcome]:
+              log=print, progress=True, budget=None) -> list[Outcome]:
     from threadpoolctl import threadpool_limits
 
-    from .cleanroom import Grader
+    from .cleanroom import Budget, Grader
+    budget = budget or Budget()
     from .sandbox.session import Zygote
 
     root = Path(root)
@@ -202,7 +203,7 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
 
             def grade(assignment, folder):
                 started = time.perf_counter()
-                graded = Grader(assignment, releases[assignment.id], zygote).grade(folder)
+                graded = Grader(assignment, releases[assignment.id], zygote, budget).grade(folder)
                 return graded, time.perf_counter() - started
 
             futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}

@@ -24,11 +24,22 @@ from . import course, notebooks, structure
 from .sandbox.endpoint import Died, RemoteError, Timeout
 from .sandbox.session import Session, hidden_paths
 
-CELL_TIMEOUT = 60.0          # s for one notebook cell (the reference's slowest takes ~6 s)
-CHECK_TIMEOUT = 20.0         # s for one check; training gets TRAINING_TIMEOUT
-TRAINING_TIMEOUT = 120.0
-SUBMISSION_BUDGET = 900.0    # s for everything one submission may cost
 MAX_RESTARTS = 6
+SLOW_CHECKS = ("training", "two_layer_training", "factorize", "callback")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Wall-clock limits (seconds). The reference's slowest cell takes ~6 s, its slowest check
+    ~1 s: the defaults leave a wide margin and still bound what a loop can cost."""
+    cell: float = 60.0
+    check: float = 20.0
+    slow_check: float = 120.0
+    submission: float = 900.0
+    memory: int = 3 * 2 ** 30
+
+    def for_check(self, check_id):
+        return self.slow_check if check_id in SLOW_CHECKS else self.check
 
 
 @dataclass
@@ -52,19 +63,16 @@ def public_module(assignment):
     return importlib.import_module(f"grader.nncheck.{assignment.id.split('_', 1)[0]}")
 
 
-def timeout_for(check_id):
-    return TRAINING_TIMEOUT if check_id in ("training", "two_layer_training", "factorize",
-                                            "callback") else CHECK_TIMEOUT
-
-
 class Grader:
     """Grades submissions of one assignment; one instance per thread of the pool."""
 
-    def __init__(self, assignment: course.Assignment, release_nb: dict, zygote, limits=None):
+    def __init__(self, assignment: course.Assignment, release_nb: dict, zygote,
+                 budget: Budget = Budget()):
         self.assignment = assignment
         self.release_nb = release_nb
         self.zygote = zygote
-        self.limits = limits
+        self.budget = budget
+        self.limits = {"memory": budget.memory, "cpu": int(budget.submission) + 60}
         self.tests = notebooks.test_points(release_nb)
         self.hidden = hidden_module(assignment)
         self.public = public_module(assignment)
@@ -73,13 +81,13 @@ class Grader:
     # -- worker lifecycle -------------------------------------------------------------------
     def _session(self, folder):
         return Session(self.zygote, folder, hide=self.hide, limits=self.limits,
-                       timeout=CHECK_TIMEOUT)
+                       timeout=self.budget.check)
 
     def _load(self, session, nb, graded, skip_cells=()):
         """Import the submitted modules and run the definition cells (no tests, no plots)."""
         for filename in self.assignment.modules:
             try:
-                session.request("import", name=Path(filename).stem, timeout=CELL_TIMEOUT)
+                session.request("import", name=Path(filename).stem, timeout=self.budget.cell)
             except (Timeout, Died) as error:
                 graded.events.append(f"importing {filename} {error}")
                 return
@@ -91,7 +99,7 @@ class Grader:
                     or notebooks.is_manual(cell):
                 continue
             try:
-                session.request("run_cell", source=notebooks.source(cell), timeout=CELL_TIMEOUT)
+                session.request("run_cell", source=notebooks.source(cell), timeout=self.budget.cell)
             except (Timeout, Died) as error:
                 graded.events.append(f"cell {index} {error} while loading definitions")
                 return
@@ -104,7 +112,7 @@ class Grader:
         for index, cell in enumerate(nb["cells"]):
             if cell["cell_type"] != "code":
                 continue
-            budget = min(CELL_TIMEOUT, max(1.0, deadline - time.monotonic()))
+            budget = min(self.budget.cell, max(1.0, deadline - time.monotonic()))
             try:
                 result = session.request("run_cell", source=notebooks.source(cell),
                                          timeout=budget)
@@ -125,7 +133,7 @@ class Grader:
 
     # -- the clean room ---------------------------------------------------------------------
     def grade(self, folder: Path) -> Graded:
-        deadline = time.monotonic() + SUBMISSION_BUDGET
+        deadline = time.monotonic() + self.budget.submission
         nb, findings = structure.rebuild(Path(folder), self.assignment.notebook, self.release_nb)
         graded = Graded(nb, findings=findings)
         graded.events += [f.message for f in findings]
@@ -138,7 +146,7 @@ class Grader:
         try:
             for filename in self.assignment.modules:
                 try:
-                    session.request("import", name=Path(filename).stem, timeout=CELL_TIMEOUT)
+                    session.request("import", name=Path(filename).stem, timeout=self.budget.cell)
                 except (Timeout, Died):
                     break
                 except Exception:
@@ -166,7 +174,7 @@ class Grader:
         return graded
 
     def _check(self, session, check_id, points, graded):
-        session.endpoint.default_timeout = timeout_for(check_id)
+        session.endpoint.default_timeout = self.budget.for_check(check_id)
         try:
             namespace = session.namespace()
             result = self.hidden.evaluate(check_id, namespace)
