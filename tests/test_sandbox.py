@@ -1,0 +1,176 @@
+"""The clean room's building blocks: the wire never unpickles, the grader's side lets student
+code reach only what it was handed, the worker is confined, and failures are reported."""
+import os
+import socket
+import textwrap
+
+import numpy as np
+import pytest
+
+from grader.sandbox import protocol
+from grader.sandbox.endpoint import Died, Endpoint, RemoteError, Timeout
+from grader.sandbox.session import Session, Zygote, hidden_paths
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and uids need root")
+
+
+def test_arrays_round_trip_and_object_arrays_do_not():
+    a, b = socket.socketpair()
+    sender, receiver = Endpoint(a, "g"), Endpoint(b, "w")
+    value = {"x": np.arange(6.0).reshape(2, 3), "n": np.int64(3), "t": (1, [2.5, None])}
+    protocol.send(a, value, sender.export)
+    got = protocol.receive(b, receiver.resolve)
+    assert np.array_equal(got["x"], value["x"]) and got["n"] == 3 and got["t"] == (1, [2.5, None])
+    protocol.send(a, {"o": np.array([object()])}, sender.export)
+    got = protocol.receive(b, receiver.resolve)
+    assert not isinstance(got["o"], np.ndarray)      # stayed behind as a reference
+
+
+def test_a_forged_frame_cannot_smuggle_a_pickle():
+    a, b = socket.socketpair()
+    header = b'{"x": {"__nd__": 0, "dtype": "|O", "shape": [1]}}'
+    a.sendall(len(header).to_bytes(4, "big") + (1).to_bytes(4, "big") + header
+              + (8).to_bytes(8, "big") + b"\x80\x04K\x01.\x00\x00\x00")
+    with pytest.raises(protocol.ProtocolError, match="refused dtype"):
+        protocol.receive(b, Endpoint(b, "g").resolve)
+
+
+def test_oversized_frames_are_refused():
+    a, b = socket.socketpair()
+    a.sendall((protocol.MAX_FRAME + 1).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+    with pytest.raises(protocol.ProtocolError, match="frame larger"):
+        protocol.receive(b, Endpoint(b, "g").resolve)
+
+
+class Secretive:
+    public = np.ones(2)
+    _private = "secret"
+
+    def method(self):
+        return "ok"
+
+
+@pytest.mark.parametrize("message, error", [
+    ({"op": "getattr", "name": "_private"}, "not available"),
+    ({"op": "getattr", "name": "__class__"}, "not available"),
+    ({"op": "get", "name": "anything"}, "not available"),
+    ({"op": "setattr", "name": "_private", "value": 1}, "not available"),
+    ({"op": "setattr", "name": "public", "value": {"__class__": 1}}, None),
+])
+def test_guarded_side_refuses_private_names_and_other_operations(message, error):
+    grader = Endpoint(socket.socketpair()[0], "g", guarded=True)
+    ref = grader.export(Secretive())
+    reply = grader.handle({**message, "target": grader.resolve(ref)})
+    if error:
+        assert error in reply["error"]["message"]
+    else:                                   # a plain value may be written to a public name
+        assert "error" not in reply
+
+
+def test_guarded_side_returns_values_and_bound_methods_only():
+    grader = Endpoint(socket.socketpair()[0], "g", guarded=True)
+    obj = Secretive()
+    target = grader.resolve(grader.export(obj))
+    assert grader.handle({"op": "getattr", "target": target, "name": "method"})["value"]() == "ok"
+    grader.export(Secretive)                          # even if the class itself was handed over
+    reply = grader.handle({"op": "getattr", "target": Secretive, "name": "mro"})
+    assert "only values" in reply["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    z = Zygote()
+    yield z
+    z.close()
+
+
+def _session(zygote, tmp_path, code="", timeout=10):
+    (tmp_path / "layers.py").write_text(textwrap.dedent(code))
+    return Session(zygote, tmp_path, hide=hidden_paths(), timeout=timeout)
+
+
+def _run(session, source):
+    result = session.request("run_cell", source=textwrap.dedent(source))
+    return "".join(o.get("text", "") + o.get("evalue", "") for o in result["outputs"])
+
+
+@ROOT_ONLY
+def test_worker_sees_no_secret_and_no_network(zygote, tmp_path):
+    session = _session(zygote, tmp_path)
+    try:
+        out = _run(session, f"""
+            import os, sys, socket
+            print("modules", [m for m in sys.modules if m.startswith(("source_layers", "grader.hidden"))])
+            print("reference", os.listdir({str(hidden_paths()[0])!r}))
+            print("uid", os.getuid())
+            try:
+                socket.create_connection(("127.0.0.1", 9), timeout=1)
+            except Exception as e:
+                print("network", type(e).__name__)
+        """)
+    finally:
+        session.close()
+    assert "modules []" in out and "reference []" in out
+    assert "uid 0" not in out and "network PermissionError" in out
+
+
+@ROOT_ONLY
+def test_worker_cannot_fork_or_write_outside_its_copy(zygote, tmp_path):
+    session = _session(zygote, tmp_path)
+    try:
+        out = _run(session, """
+            import os, subprocess
+            for attempt in (lambda: os.fork(), lambda: subprocess.run(["true"]),
+                            lambda: open("/tmp/escaped.txt", "w"),
+                            lambda: open("./inside.txt", "w").write("ok")):
+                try:
+                    attempt()
+                    print("allowed")
+                except Exception as e:
+                    print("refused", type(e).__name__)
+        """)
+    finally:
+        session.close()
+    assert out.count("refused PermissionError") == 3 and out.count("allowed") == 1
+    assert not os.path.exists("/tmp/escaped.txt")
+
+
+def test_a_loop_times_out_and_a_crash_names_its_signal(zygote, tmp_path):
+    session = _session(zygote, tmp_path, """
+        import os, signal
+        def spin():
+            while True:
+                pass
+        def abort():
+            os.abort()
+    """, timeout=2)
+    try:
+        session.request("import", name="layers")
+        spin = session.request("run_cell", source="from layers import spin, abort")
+        assert spin["error"] is None
+        namespace = session.namespace()
+        with pytest.raises(Timeout, match="did not return within 2 s"):
+            namespace["spin"]()
+        assert not session.alive
+    finally:
+        session.close()
+    session = _session(zygote, tmp_path, "import os\ndef abort():\n    os.abort()\n")
+    try:
+        session.request("import", name="layers")
+        session.request("run_cell", source="from layers import abort")
+        with pytest.raises(Died, match="SIGABRT.*gradient"):
+            session.namespace()["abort"]()
+    finally:
+        session.close()
+
+
+def test_student_exceptions_arrive_with_type_and_place(zygote, tmp_path):
+    session = _session(zygote, tmp_path, "def bad():\n    raise ValueError('nope')\n")
+    try:
+        session.request("import", name="layers")
+        session.request("run_cell", source="from layers import bad")
+        with pytest.raises(RemoteError) as caught:
+            session.namespace()["bad"]()
+        assert caught.value.type_name == "ValueError" and "layers.py" in caught.value.where
+    finally:
+        session.close()
