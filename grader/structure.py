@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ FLAGS = ("grade", "solution", "locked")
 GRADING_KEYS = ("grade", "solution", "locked", "points", "task", "cell_type", "checksum")
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
-#: Every kind of finding, and whether it is always suspicious.
+#: Every kind of finding and whether it is suspicious (None: depends on the cell).
 KINDS = {
     "missing_notebook": False,      # no notebook with the assignment's cells: nothing to grade
     "renamed_notebook": False,      # graded the notebook found under another name
@@ -53,7 +54,8 @@ KINDS = {
     "unknown_metadata": None,       # nbgrader metadata the release did not give; suspicious if
                                     # it claims a test cell (then treated as a duplicate)
     "reordered_cells": False,       # graded at the release's place
-    "changed_cell_type": False,     # a solution cell turned code <-> markdown: source kept
+    "changed_cell_type": False,     # code <-> markdown: an answer's source is kept, a locked
+                                    # cell is restored
     "edited_text_cell": False,      # an instructions cell was edited: the release text is used
 }
 
@@ -136,7 +138,8 @@ def _salvage_cells(text: str) -> list | None:
         if not isinstance(obj, dict):
             break
         cells.append(obj)
-    return cells or None
+    # Worth grading only if some of the assignment's cells survived.
+    return cells if any(_grade_id(c) for c in cells) else None
 
 
 def parse(data: bytes, name: str) -> tuple[dict | None, list[Finding]]:
@@ -225,20 +228,20 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def _candidates(submission_dir: Path) -> list[Path]:
-    """Other notebooks of the submission: not in hidden folders (.ipynb_checkpoints)."""
+def _candidates(submission_dir: Path, depth: int = 3) -> list[Path]:
+    """Other notebooks of the submission, at most `depth` folders down, not in hidden folders
+    (.ipynb_checkpoints) and not behind links that leave the submission."""
     found = []
-    try:
-        for path in sorted(submission_dir.rglob("*.ipynb")):
-            parts = path.relative_to(submission_dir).parts
-            if any(p.startswith((".", "__")) for p in parts) or len(parts) > 4:
-                continue
-            if path.is_file() and _inside(path, submission_dir):
+    for folder, dirs, files in os.walk(submission_dir, followlinks=False):
+        level = len(Path(folder).relative_to(submission_dir).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")) and level < depth)
+        for name in sorted(files):
+            path = Path(folder) / name
+            if (name.endswith(".ipynb") and not name.startswith(".") and path.is_file()
+                    and _inside(path, submission_dir)):
                 found.append(path)
-            if len(found) >= MAX_CANDIDATES:
-                break
-    except OSError:
-        pass
+                if len(found) >= MAX_CANDIDATES:
+                    return found
     return found
 
 
@@ -340,11 +343,12 @@ def _longest_increasing(seq: list[int]) -> set[int]:
 def _valid_attachments(value) -> dict | None:
     if not isinstance(value, dict):
         return None
-    for name, bundle in value.items():
-        if not isinstance(bundle, dict) or not all(
-                isinstance(k, str) and (isinstance(v, str) or
-                                        (isinstance(v, list) and all(isinstance(x, str) for x in v)))
-                for k, v in bundle.items()):
+    def data(v):
+        return isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+
+    for bundle in value.values():
+        if not isinstance(bundle, dict) or not all(isinstance(k, str) and data(v)
+                                                   for k, v in bundle.items()):
             return None
     return copy.deepcopy(value)
 
@@ -382,7 +386,7 @@ def _locate_and_rebuild(submission_dir: Path, notebook_name: str, release_nb: di
     if nb is None:
         nb, found = _find_renamed(submission_dir, notebook_name, release_nb, release_ids)
         if nb is None:
-            return None, findings + found
+            return None, found + findings     # the reason nothing is graded comes first
         findings += found
     built, more = _rebuild(nb, release_nb)
     return built, findings + more
@@ -513,8 +517,9 @@ def _rebuild(nb: dict, release_nb: dict) -> tuple[dict, list[Finding]]:
                 role == "test"))
         extras = [c for c in genuine if c is not primary]
         if extras and primary is not None:
-            kept = ("the last edited copy is graded" if role == "solution"
-                    else "the release version is graded")
+            kept = ("the release version is graded" if role != "solution"
+                    else "the last edited copy is graded" if worked
+                    else "the first copy is graded")
             findings.append(Finding(
                 "duplicated_cell", gid, f"The {what} {gid} appears {len(extras) + 1} times; "
                 f"{kept} and the {len(extras)} other cop{'y' if len(extras) == 1 else 'ies'} "
