@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .gradcheck import close, numerical_gradient, worst_entry
+from .gradcheck import checked_gradient, close, worst_entry
 from .hints import diagnose, explain
 from .results import StudentError, call, failed, guarded, passed, set_params
 
@@ -231,10 +231,9 @@ def check_input_gradient(spec, cls, reference=None, seed=0, points=0.0):
         grad_input, _ = _backward(spec, layer, sent, want_params=False)
         if not np.array_equal(sent, upstream):
             return failed(name, f"{name} modified grad_output in place; work on a copy")
-        numeric = numerical_gradient(
+        index, bad, numeric = checked_gradient(
             lambda z: np.sum(call(f"{spec.name}.forward", oracle.forward, z.copy()) * upstream),
-            x.copy())
-        index, bad = worst_entry(grad_input, numeric)
+            x.copy(), grad_input, rng)
         if bad > 1:
             hint = diagnose(grad_input, numeric, batch=x.shape[0])
             return failed(name, explain(f"{name}: grad_input", index, grad_input, numeric, hint),
@@ -262,7 +261,7 @@ def check_param_gradients(spec, cls, reference=None, seed=0, points=0.0):
         swapped = np.split(flat, np.cumsum(sizes[::-1])[:-1])[::-1]
         numerics = []
         base = [np.array(p, dtype=float) for p in oracle.params]
-        for i, param in enumerate(base):
+        for i, (param, block) in enumerate(zip(base, blocks)):
             def loss(value, i=i):
                 set_params(oracle, base[:i] + [value] + base[i + 1:])
                 try:
@@ -270,7 +269,8 @@ def check_param_gradients(spec, cls, reference=None, seed=0, points=0.0):
                 finally:
                     set_params(oracle, base)
                 return np.sum(out * upstream)
-            numerics.append(numerical_gradient(loss, param.copy()))
+            _, _, numeric = checked_gradient(loss, param.copy(), block.reshape(param.shape), rng)
+            numerics.append(block.reshape(param.shape) if numeric is None else numeric)
         if len(blocks) > 1 \
                 and not all(close(a.reshape(b.shape), b) for a, b in zip(blocks, numerics)) \
                 and all(close(a.reshape(b.shape), b) for a, b in zip(swapped, numerics)):

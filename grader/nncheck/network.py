@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .gradcheck import close, numerical_gradient, worst_entry
+from .gradcheck import checked_gradient, close, numerical_gradient, worst_entry
 from .hints import diagnose, explain
 from .results import StudentError, call, failed, guarded, need, param_ids, passed, set_params
 
@@ -204,8 +204,7 @@ def check_compute_loss_grad(namespace, reference=None, seed=0, points=0.0):
             expected = reference.crossentropy(reference.forward_pass(net, X), Y)
             if not np.isclose(float(loss), expected, rtol=1e-9):
                 return failed(name, f"loss is {float(loss):.6g}, expected {expected:.6g}")
-        numeric = numerical_gradient(lambda w: evaluate(w)[0], w0.copy())
-        index, bad = worst_entry(grad, numeric)
+        index, bad, numeric = checked_gradient(lambda w: evaluate(w)[0], w0.copy(), grad, rng)
         if bad > 1:
             hint = diagnose(grad, numeric)
             sizes = [sum(p.size for p in layer.params) for layer in net]
