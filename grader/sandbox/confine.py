@@ -57,7 +57,25 @@ def _expose(libc, path):
         return
 
 
-def _namespaces(hide):
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _private_scratch(libc, workdir):
+    """Fresh world-writable tmpfs over the shared scratch folders, so nothing a worker (or a
+    process it managed to start) writes there is seen by anyone else; the worker's own copy of
+    the submission is bound back at its path."""
+    keep = os.open(workdir, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for path in SCRATCH:
+            if os.path.isdir(path):
+                _mount(libc, "tmpfs", path, "tmpfs", 0, "mode=1777,size=256m")
+        os.makedirs(workdir, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{keep}", workdir, None, MS_BIND)
+    finally:
+        os.close(keep)
+
+
+def _namespaces(hide, workdir):
     libc = _libc()
     if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "unshare")
@@ -65,6 +83,7 @@ def _namespaces(hide):
         raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
     for prefix in {sys.base_prefix, sys.prefix}:
         _expose(libc, prefix)
+    _private_scratch(libc, workdir)
     for path in hide:
         if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY,
                                               b"size=4k") != 0:
@@ -107,7 +126,7 @@ def confine(workdir, hide=(), limits=None, uid=None):
     isolated = False
     if os.geteuid() == 0:
         try:
-            _namespaces(hide)
+            _namespaces(hide, workdir)
             isolated = True
         except OSError as error:
             skipped.append(f"namespaces ({error})")
