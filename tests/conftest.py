@@ -48,3 +48,14 @@ def namespace(module):
 def reference():
     from source_layers import layers
     return layers
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """The demo class, released and graded through nbgrader once per session (about a minute):
+    (course root, {(assignment, student): Outcome}, unexpected outcomes, the log)."""
+    from grader import demo
+    root = tmp_path_factory.mktemp("demo") / "course"
+    log = []
+    outcomes, wrong = demo.grade_demo_class(root, log=log.append)
+    return root, {(o.assignment, o.student): o for o in outcomes}, wrong, "\n".join(log)

@@ -9,14 +9,6 @@ from grader.samples import for_assignment
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo") / "course"
-    log = []
-    outcomes, wrong = demo.grade_demo_class(root, log=log.append)
-    return root, {(o.assignment, o.student): o for o in outcomes}, wrong, "\n".join(log)
-
-
 def _tests(assignment):
     return notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
 
