@@ -2,7 +2,8 @@
 
 What is secret is derived from the sources, not listed by hand: every line inside a solution
 region or a hidden-test block (of source_layers modules and of source notebooks) that does not
-also appear in deliberately public material.
+also appear outside those regions. The shipped public checks get no exemption: a solution line
+copied into them would be both released and flagged.
 """
 from __future__ import annotations
 
@@ -63,8 +64,6 @@ def secret_lines() -> frozenset[str]:
             s, p = _split(source)
             secret |= s
             public |= p
-    for module in sorted(course.NNCHECK.rglob("*.py")):
-        public |= {line.strip() for line in module.read_text().splitlines()}
     return frozenset(line for line in secret - public
                      if len(line) >= MIN_LENGTH and not line.startswith("#"))
 

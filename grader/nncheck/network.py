@@ -246,8 +246,8 @@ def check_predict(namespace, reference=None, seed=0, points=0.0):
                                 f"got {labels.shape}{hint}")
         if not np.issubdtype(labels.dtype, np.integer):
             return failed(name, f"predict must return integer labels, got dtype {labels.dtype}")
-        for layer in net:
-            layer.training = False
+        for stage in net:                   # eval mode, as predict must use
+            stage.training = False
         expected = X
         for layer in net:
             expected = layer.forward(expected)

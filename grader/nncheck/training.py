@@ -35,9 +35,9 @@ def build_network(ns, seed):
         network.append(call("ReLU()", need(ns, "ReLU")) if i < 2
                        else call("Softmax()", need(ns, "Softmax")))
     rng = np.random.default_rng(seed)
-    for layer in network:
-        set_params(layer, [rng.normal(size=np.shape(p)) * 0.01 if np.ndim(p) == 2
-                           else np.zeros(np.shape(p)) for p in layer.params])
+    for stage in network:
+        set_params(stage, [rng.normal(size=np.shape(p)) * 0.01 if np.ndim(p) == 2
+                           else np.zeros(np.shape(p)) for p in stage.params])
     return network
 
 
@@ -47,23 +47,23 @@ def flatten(network):
 
 def unflatten(weights, network):
     start = 0
-    for layer in network:
+    for stage in network:
         values = []
-        for param in layer.params:
-            size = int(np.size(param))
-            values.append(weights[start:start + size].reshape(np.shape(param)))
+        for array in stage.params:
+            size = int(np.size(array))
+            values.append(weights[start:start + size].reshape(np.shape(array)))
             start += size
-        set_params(layer, values)
+        set_params(stage, values)
 
 
 def accuracy(network, X, y):
     """Eval-mode forward pass through the layers, argmax, compared with the labels."""
-    for layer in network:
-        if hasattr(layer, "training"):
-            layer.training = False
+    for stage in network:
+        if hasattr(stage, "training"):
+            stage.training = False
     out = X
-    for layer in network:
-        out = call(f"{kind(layer)}.forward", layer.forward, out)
+    for stage in network:
+        out = call(f"{kind(stage)}.forward", stage.forward, out)
     return float(np.mean(np.asarray(out).argmax(axis=1) == y))
 
 
