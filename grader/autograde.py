@@ -100,9 +100,14 @@ def load(root: Path, assignment_id: str) -> list[Outcome]:
 def fingerprint(folder: Path) -> str:
     """What was submitted, to tell a graded submission from a resubmitted one on resume."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    for path in sorted(Path(folder).rglob("*")):
         digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
+        if path.is_symlink():               # never followed (it could be /dev/zero)
+            digest.update(b"link:" + os.fsencode(os.readlink(path)))
+        elif path.is_file():
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
     return digest.hexdigest()
 
 
@@ -137,7 +142,7 @@ def store(root: Path, assignment: course.Assignment, student: str, folder: Path,
     dest = Path(root) / "autograded" / student / assignment.id
     dest.mkdir(parents=True, exist_ok=True)
     for filename in assignment.modules:
-        if (folder / filename).is_file():
+        if (folder / filename).is_file() and not (folder / filename).is_symlink():
             (dest / filename).write_bytes((folder / filename).read_bytes())
     if graded.notebook is not None:
         nbformat.write(nbformat.from_dict(graded.notebook), str(dest / assignment.notebook))
@@ -176,7 +181,8 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
             raise SystemExit(f"{assignment.id} has not been released in {root}: "
                              f"run `grader release --course-dir {root}` first")
         for student in students or submissions(root, assignment.id):
-            work.append((assignment, student))
+            if (root / "submitted" / student / assignment.id).is_dir():
+                work.append((assignment, student))
     jobs = jobs or os.cpu_count() or 1
     outcomes, todo = [], []
     for assignment, student in work:
@@ -203,7 +209,8 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
 
             def grade(assignment, folder):
                 started = time.perf_counter()
-                graded = Grader(assignment, releases[assignment.id], zygote, budget).grade(folder)
+                graded = Grader(assignment, releases[assignment.id], zygote, budget,
+                                course_root=root).grade(folder)
                 return graded, time.perf_counter() - started
 
             futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}

@@ -67,7 +67,7 @@ class Grader:
     """Grades submissions of one assignment; one instance per thread of the pool."""
 
     def __init__(self, assignment: course.Assignment, release_nb: dict, zygote,
-                 budget: Budget = Budget()):
+                 budget: Budget = Budget(), course_root=None):
         self.assignment = assignment
         self.release_nb = release_nb
         self.zygote = zygote
@@ -76,35 +76,46 @@ class Grader:
         self.tests = notebooks.test_points(release_nb)
         self.hidden = hidden_module(assignment)
         self.public = public_module(assignment)
-        self.hide = hidden_paths()
+        self.hide = hidden_paths([course_root] if course_root else [])
 
     # -- worker lifecycle -------------------------------------------------------------------
-    def _session(self, folder):
-        return Session(self.zygote, folder, hide=self.hide, limits=self.limits,
-                       timeout=self.budget.check)
+    def _session(self, folder, graded):
+        session = Session(self.zygote, folder, hide=self.hide, limits=self.limits,
+                          timeout=self.budget.check)
+        for link in session.dropped_links:
+            event = f"{link} is a symbolic link: links are never followed, it was ignored"
+            if event not in graded.events:
+                graded.events.append(event)
+        return session
 
-    def _load(self, session, nb, graded, skip_cells=()):
-        """Import the submitted modules and run the definition cells (no tests, no plots)."""
-        for filename in self.assignment.modules:
-            try:
-                session.request("import", name=Path(filename).stem, timeout=self.budget.cell)
-            except (Timeout, Died) as error:
-                graded.events.append(f"importing {filename} {error}")
-                return
-            except Exception as error:  # RemoteError: their module does not import
-                graded.events.append(f"{filename} does not import: {getattr(error, 'type_name', '')}"
-                                     f": {error} ({getattr(error, 'where', '')})")
-        for index, cell in enumerate(nb["cells"]):
-            if cell["cell_type"] != "code" or index in skip_cells or notebooks.is_test(cell) \
-                    or notebooks.is_manual(cell):
-                continue
-            try:
-                session.request("run_cell", source=notebooks.source(cell), timeout=self.budget.cell)
-            except (Timeout, Died) as error:
-                graded.events.append(f"cell {index} {error} while loading definitions")
-                return
-            except RemoteError:
-                continue
+    def _cell_budget(self, deadline):
+        return min(self.budget.cell, max(1.0, deadline - time.monotonic()))
+
+    def _fresh(self, folder, nb, graded, skip, deadline):
+        """A new worker with the definitions loaded: every code cell but the tests, the
+        hand-graded ones and those that already crashed or hung (`skip`, extended here)."""
+        for _ in range(MAX_RESTARTS):
+            session = self._session(folder, graded)
+            cells = [(i, c) for i, c in enumerate(nb["cells"])
+                     if c["cell_type"] == "code" and i not in skip
+                     and not notebooks.is_test(c) and not notebooks.is_manual(c)]
+            for index, cell in cells:
+                if time.monotonic() > deadline:
+                    return session
+                try:
+                    session.request("run_cell", source=notebooks.source(cell),
+                                    timeout=self._cell_budget(deadline))
+                except (Timeout, Died) as error:
+                    graded.events.append(f"notebook cell {index} {error.student_message} while "
+                                         "loading definitions; it is skipped from now on")
+                    skip.add(index)
+                    session.close()
+                    break
+                except RemoteError:
+                    continue
+            else:
+                return session
+        return self._session(folder, graded)
 
     # -- the notebook run -------------------------------------------------------------------
     def _run_notebook(self, session, nb, graded, deadline):
@@ -112,12 +123,11 @@ class Grader:
         for index, cell in enumerate(nb["cells"]):
             if cell["cell_type"] != "code":
                 continue
-            budget = min(self.budget.cell, max(1.0, deadline - time.monotonic()))
             try:
                 result = session.request("run_cell", source=notebooks.source(cell),
-                                         timeout=budget)
+                                         timeout=self._cell_budget(deadline))
             except (Timeout, Died) as error:
-                what = f"this cell {error}"
+                what = f"this cell {error.student_message}"
                 cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
                                     "evalue": what, "traceback": []}]
                 graded.events.append(f"notebook cell {index}: {what}; the cells after it were "
@@ -142,31 +152,20 @@ class Grader:
             graded.scores = {c: (0.0, p) for c, p in self.tests.items()}
             return graded
         nb = graded.notebook = copy.deepcopy(nb)
-        session = self._session(folder)
+        session = self._session(folder, graded)
+        skip = set()
         try:
-            for filename in self.assignment.modules:
-                try:
-                    session.request("import", name=Path(filename).stem, timeout=self.budget.cell)
-                except (Timeout, Died):
-                    break
-                except Exception:
-                    pass        # the setup cell shows the error in the notebook
             hung = self._run_notebook(session, nb, graded, deadline)
-            restarts = 0
-            if not session.alive:
-                session.close()
-                session = self._session(folder)
-                self._load(session, nb, graded, skip_cells={hung})
+            if hung is not None:
+                skip.add(hung)
             for check_id, points in self.tests.items():
                 if time.monotonic() > deadline:
                     graded.scores[check_id] = (0.0, points)
                     graded.public[check_id] = "not run: the submission used up its time budget"
                     continue
-                if not session.alive and restarts < MAX_RESTARTS:
-                    restarts += 1
+                if not session.alive:
                     session.close()
-                    session = self._session(folder)
-                    self._load(session, nb, graded, skip_cells={hung})
+                    session = self._fresh(folder, nb, graded, skip, deadline)
                 self._check(session, check_id, points, graded)
         finally:
             session.close()
@@ -180,16 +179,20 @@ class Grader:
             result = self.hidden.evaluate(check_id, namespace)
         except (Timeout, Died) as error:
             graded.scores[check_id] = (0.0, points)
-            graded.public[check_id] = graded.hidden[check_id] = f"{check_id}: the student " \
-                f"process {error}"
-            graded.events.append(f"{check_id}: {error}")
+            graded.public[check_id] = graded.hidden[check_id] = \
+                f"{check_id}: {error.student_message}"
+            graded.events.append(f"{check_id}: {error.student_message}")
             return
         graded.scores[check_id] = (points if result.passed else 0.0, points)
         if result.passed:
             return
         graded.hidden[check_id] = result.message
-        if "did not return within" in result.message or "killed by" in result.message:
+        if not session.alive:
+            # the student's code crashed or hung inside the check: that, not a comparison with
+            # the reference, is the reason, and saying so reveals nothing
+            graded.public[check_id] = result.message
             graded.events.append(f"{check_id}: {result.message}")
+            return
         public = self._public(session, check_id)
         graded.public[check_id] = public.message if public is not None and not public.passed \
             else (f"{check_id}: the hidden test failed (it compares with the reference "

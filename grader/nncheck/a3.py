@@ -50,7 +50,7 @@ CHECKS = {
                           lambda ns, ref, cases=None: N.check_compute_loss_grad(ns, ref)),
     "predict": ("predict", lambda ns, ref, cases=None: N.check_predict(ns, ref)),
     "callback": ("Callback", lambda ns, ref, cases=None: T.check_callback(ns)),
-    "training": ("training", lambda ns, ref, cases=None: T.check_training(ns)),
+    "training": ("training", lambda ns, ref, cases=None: T.check_training(ns, reference=ref)),
     "sgd_momentum": ("sgd_momentum", lambda ns, ref, cases=None: N.check_sgd_momentum(ns)),
     "conv1d": ("Conv1D", _layer("Conv1D")),
 }

@@ -14,15 +14,13 @@ with respect to a variable is returned with the variable's own shape (the gradie
 """
 from __future__ import annotations
 
-import contextlib
-import io
 from dataclasses import dataclass
 
 import numpy as np
 
 from .gradcheck import numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import StudentError, call, count, failed, guarded, need, passed
+from .results import StudentError, call, count, failed, guarded, need, passed, quiet
 
 
 def shape_text(shape):
@@ -160,7 +158,7 @@ def low_rank(seed, N, M, R):
 
 
 def _factorize(fn, what, X, R, n_iter, seed):
-    with contextlib.redirect_stdout(io.StringIO()):    # a loop that prints every loss
+    with quiet(fn):    # a loop that prints every loss
         return call(what, fn, X.copy(), R, n_iter, seed=seed)
 
 

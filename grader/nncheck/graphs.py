@@ -14,15 +14,13 @@ more cases to the same checks.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 from dataclasses import dataclass
 
 import numpy as np
 
 from .gradcheck import numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import StudentError, call, count, failed, guarded, need, passed
+from .results import StudentError, call, count, failed, guarded, need, passed, quiet
 
 
 def scalar(what, value):
@@ -496,7 +494,7 @@ def network_loss(x, y, w1, w2):
 
 def _trained(fn, x, y, H, n_iter, lr, seed):
     what = f"train_two_layer(x, y, hidden={H}, n_iter={n_iter}, lr={lr:g}, seed={seed})"
-    with contextlib.redirect_stdout(io.StringIO()):    # the lecture's loop prints every loss
+    with quiet(fn):    # the lecture's loop prints every loss
         result = call(what, fn, x.copy(), y.copy(), H, n_iter, lr, seed=seed)
     if not (isinstance(result, (tuple, list)) and len(result) >= 2):
         raise StudentError(f"{what} must return (w1, w2, losses), got {type(result).__name__}")

@@ -65,6 +65,18 @@ def param_ids(layer):
     return remote(layer) if remote is not None else [id(p) for p in layer.params]
 
 
+def quiet(fn):
+    """Silence a local student function's prints (a training loop printing every loss).
+
+    A function living in another process (the clean-room grader) prints there, and swapping
+    sys.stdout here would be process-wide, racing with the grader's other threads."""
+    import contextlib
+    import io
+    if getattr(type(fn), "call_with_globals", None) is not None:
+        return contextlib.nullcontext()
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 def kind(obj):
     """Class name of a local or remote object, for messages."""
     return getattr(obj, "proxy_name", None) or type(obj).__name__

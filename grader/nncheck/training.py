@@ -67,8 +67,11 @@ def accuracy(network, X, y):
     return float(np.mean(np.asarray(out).argmax(axis=1) == y))
 
 
-def train(ns, seed=0, maxiter=MAXITER, data=None):
-    """Train with scipy's L-BFGS-B on the student's compute_loss_grad; returns (acc, result)."""
+def train(ns, seed=0, maxiter=MAXITER, data=None, reference=None):
+    """Train with scipy's L-BFGS-B on the student's compute_loss_grad; returns (acc, result).
+
+    With `reference`, the accuracy is that of the reference network carrying the student's
+    trained weights: the student's forward cannot fake it (it could recognise the test digits)."""
     from scipy.optimize import minimize
 
     X_train, X_test, Y_train, y_test = data or digits()
@@ -88,15 +91,16 @@ def train(ns, seed=0, maxiter=MAXITER, data=None):
 
     result = minimize(objective, flatten(network), method="L-BFGS-B", jac=True,
                       options={"maxiter": maxiter})
-    unflatten(result.x, network)
-    return accuracy(network, X_test, y_test), result
+    judge = build_network(vars(reference), seed) if reference is not None else network
+    unflatten(result.x, judge)
+    return accuracy(judge, X_test, y_test), result
 
 
-def check_training(namespace, threshold=THRESHOLD, seed=0, points=0.0):
+def check_training(namespace, threshold=THRESHOLD, seed=0, points=0.0, reference=None):
     name = "training"
 
     def body():
-        acc, result = train(namespace, seed)
+        acc, result = train(namespace, seed, reference=reference)
         if acc < threshold:
             return failed(name, f"after L-BFGS-B ({result.nit} iterations: {result.message}) the "
                                 f"network reaches {acc:.1%} test accuracy, below the required "

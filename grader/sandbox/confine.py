@@ -57,7 +57,15 @@ def _expose(libc, path):
         return
 
 
-SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# event -> positions of its arguments that are written (created, changed or removed)
+PATH_EVENTS = {"os.mkdir": (0,), "os.rmdir": (0,), "os.remove": (0,), "os.rename": (0, 1),
+               "os.symlink": (1,), "os.link": (1,), "os.truncate": (0,), "os.chmod": (0,),
+               "os.chown": (0,), "os.utime": (0,), "shutil.rmtree": (0,),
+               "shutil.copyfile": (1,), "shutil.copytree": (1,), "shutil.move": (0, 1),
+               "os.mkfifo": (0,), "os.mknod": (0,)}
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr")
 
 
 def _private_scratch(libc, workdir):
@@ -101,17 +109,27 @@ def _audit(workdir, hide, isolated):
     hidden = tuple(os.path.realpath(p) + os.sep for p in hide)
     home = os.path.realpath(workdir) + os.sep
 
+    def outside(path):
+        path = os.path.realpath(os.fsdecode(path)) if isinstance(path, (str, bytes)) else None
+        return path is not None and not (path + os.sep).startswith(home) and path not in DEVICES
+
     def hook(event, args):
         if event in BLOCKED_EVENTS:
             raise PermissionError(f"{event} is not allowed while grading")
+        if event in PATH_EVENTS:
+            for position in PATH_EVENTS[event]:
+                if position < len(args) and outside(args[position]):
+                    raise PermissionError(f"{event} outside the submission folder is not "
+                                          "allowed while grading")
         if event == "open" and args and isinstance(args[0], (str, bytes)):
             path = os.path.realpath(os.fsdecode(args[0]))
             if not isolated and (path + os.sep).startswith(hidden):
                 raise PermissionError(f"{path} is not readable while grading")
-            mode = args[1] if len(args) > 1 else "r"
+            mode = args[1] if len(args) > 1 else None
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
-                (isinstance(args[2] if len(args) > 2 else 0, int) and (args[2] or 0) & 3)
-            if writing and not (path + os.sep).startswith(home) and not path.startswith("/dev/"):
+                bool(flags & WRITE_FLAGS)
+            if writing and outside(path):
                 raise PermissionError(f"writing {path} is not allowed: only the submission "
                                       "folder is writable")
 

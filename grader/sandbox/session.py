@@ -15,11 +15,11 @@ from .. import course
 from .endpoint import Died, Endpoint, Timeout
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-BASE_UID = 61000                # workers get uids BASE_UID + n: no two share files or signals
+BASE_UID = 61000                # workers get uids from here: no two share files or signals
 
 HINTS = {
-    "SIGABRT": "often a wrong-length gradient handed to L-BFGS-B; check that compute_loss_grad "
-               "returns one gradient entry per weight",
+    "SIGABRT": "a C library aborted on its input (for example an optimizer given a gradient of "
+               "the wrong length: compute_loss_grad must return one entry per weight)",
     "SIGSEGV": "the interpreter crashed (ctypes or a C extension misused)",
     "SIGKILL": "killed: it ran out of time or memory",
     "SIGXCPU": "it used up its CPU time",
@@ -55,7 +55,8 @@ class Zygote:
         theirs.close()
         self.control = ours
         self.lock = threading.Lock()
-        self.uids = iter(range(BASE_UID, BASE_UID + 100000))
+        start = BASE_UID + (os.getpid() * 997) % 30000     # another run's leftovers differ
+        self.uids = iter(range(start, start + 100000))
 
     def _ask(self, request, fds=()):
         with self.lock:
@@ -95,8 +96,13 @@ class Session:
     def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0):
         self.zygote = zygote
         self.workdir = Path(tempfile.mkdtemp(prefix="grader-work-"))
-        shutil.copytree(submission, self.workdir, dirs_exist_ok=True, symlinks=False,
+        shutil.copytree(submission, self.workdir, dirs_exist_ok=True, symlinks=True,
                         ignore=shutil.ignore_patterns("*.ipynb_checkpoints"))
+        self.dropped_links = []     # never follow a link: it could point at the reference
+        for path in sorted(self.workdir.rglob("*")):
+            if path.is_symlink():
+                self.dropped_links.append(str(path.relative_to(self.workdir)))
+                path.unlink()
         os.chmod(self.workdir, 0o700)
         sock, self.pid = zygote.spawn(self.workdir, hide, limits)
         self.endpoint = Endpoint(sock, "g", guarded=True)
@@ -115,15 +121,16 @@ class Session:
             if status.get("signal"):
                 name = status["signal"]
                 hint = HINTS.get(name, "")
-                self.death = f"the process was killed by {name}" + (f": {hint}" if hint else "")
+                self.death = f"crashed: the process was killed by {name}" + \
+                    (f" ({hint})" if hint else "")
             else:
-                self.death = f"the process exited (code {status.get('code')})"
+                self.death = f"crashed: the process exited (code {status.get('code')})"
         return self.death
 
     def kill(self):
         if self.death is None:
             self.zygote.reap(self.pid, kill=True)
-            self.death = "it was stopped after running out of time"
+            self.death = "was not run: the process had been stopped after a timeout"
 
     def request(self, op, timeout=None, **fields):
         if not self.alive:

@@ -38,7 +38,11 @@ class Worker(Endpoint):
         spec = importlib.util.spec_from_file_location(name, f"{self.workdir}/{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)     # never leave a half-run module to import from
+            raise
         return sorted(k for k in vars(module) if not k.startswith("_"))
 
     def _shell(self):

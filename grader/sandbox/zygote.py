@@ -40,6 +40,9 @@ def _describe(status):
 
 
 def _child(conn, request):
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):            # nothing a student writes reaches the grader's terminal
+        os.dup2(null, fd)
     try:
         confine(request["workdir"], request.get("hide", ()), request.get("limits"),
                 request.get("uid"))
@@ -50,6 +53,22 @@ def _child(conn, request):
         serve(conn, request["workdir"])
     finally:
         os._exit(0)
+
+
+def _kill_uid(uid):
+    """Every process of a worker's uid: what it started around the audit hook dies with it."""
+    if uid is None:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                owner = next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
+            if owner == uid:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, StopIteration, ValueError):
+            pass
 
 
 def main():
@@ -70,7 +89,7 @@ def main():
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 _child(conn, request)
             conn.close()
-            children[pid] = None
+            children[pid] = request.get("uid")
             reply = {"pid": pid}
         elif op == "reap":
             pid = int(request["pid"])
@@ -84,16 +103,17 @@ def main():
                 reply = _describe(status)
             except ChildProcessError:
                 reply = {"signal": None, "code": None}
-            children.pop(pid, None)
+            _kill_uid(children.pop(pid, None))
         else:
             reply = {"error": f"unknown op {op!r}"}
         control.sendall(json.dumps(reply).encode())
-    for pid in children:
+    for pid, uid in children.items():
         try:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         except OSError:
             pass
+        _kill_uid(uid)
 
 
 if __name__ == "__main__":
