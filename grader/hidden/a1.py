@@ -5,6 +5,7 @@ the check computes), so the hidden variant differs only in its inputs: other see
 wide shapes, square shapes (where a transposed answer has the right shape but wrong values) and
 edge sizes (one row, one column, rank one).
 """
+from grader.hidden import with_extra_cases
 from grader.nncheck import a1 as public
 
 _XAC = ((10, {"n": 5, "m": 2}), (11, {"n": 2, "m": 6}), (12, {"n": 5, "m": 5}),
@@ -36,13 +37,4 @@ EXTRA = {
 }
 
 
-def cases(check_id):
-    return tuple(public.CASES[check_id]) + EXTRA[check_id]
-
-
-def evaluate(check_id, namespace):
-    return public.evaluate(check_id, namespace, cases=cases(check_id))
-
-
-def run(check_id, namespace):
-    public.run(check_id, namespace, cases=cases(check_id), hidden=True)
+cases, evaluate, run = with_extra_cases(public, EXTRA)

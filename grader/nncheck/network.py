@@ -11,7 +11,8 @@ import numpy as np
 
 from .gradcheck import checked_gradient, close, numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import StudentError, call, failed, guarded, need, param_ids, passed, set_params
+from .results import (StudentError, call, call_with_globals, failed, guarded, need, param_ids,
+                      passed, set_params)
 
 HELPERS = ("crossentropy", "grad_crossentropy", "get_weights", "set_weights", "forward_pass",
            "predict", "compute_loss_grad")
@@ -29,25 +30,7 @@ def isolated(fn, reference, keep):
     remote = getattr(type(fn), "call_with_globals", None)
     if remote is not None:
         return lambda *args, **kwargs: remote(fn, scope, *args, **kwargs)
-    namespace = getattr(fn, "__globals__", None)
-    if namespace is None:
-        return fn
-
-    def run(*args, **kwargs):
-        saved = {name: namespace.get(name, _MISSING) for name in scope}
-        namespace.update(scope)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            for name, value in saved.items():
-                if value is _MISSING:
-                    namespace.pop(name, None)
-                else:
-                    namespace[name] = value
-    return run
-
-
-_MISSING = object()
+    return lambda *args, **kwargs: call_with_globals(fn, scope, *args, **kwargs)
 
 
 class ParamHolder:

@@ -65,6 +65,27 @@ def param_ids(layer):
     return remote(layer) if remote is not None else [id(p) for p in layer.params]
 
 
+_MISSING = object()
+
+
+def call_with_globals(fn, scope, *args, **kwargs):
+    """Call `fn` with some of its global names bound to `scope` for the duration of the call
+    (how a check runs a student's function on the reference's helpers)."""
+    namespace = getattr(fn, "__globals__", None)
+    if not scope or namespace is None:
+        return fn(*args, **kwargs)
+    saved = {name: namespace.get(name, _MISSING) for name in scope}
+    namespace.update(scope)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        for name, value in saved.items():
+            if value is _MISSING:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
 def quiet(fn):
     """Silence a local student function's prints (a training loop printing every loss).
 

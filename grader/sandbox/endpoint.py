@@ -14,6 +14,7 @@ import types
 
 import numpy as np
 
+from ..nncheck.results import call_with_globals
 from . import protocol
 from .protocol import Ref
 
@@ -187,22 +188,7 @@ class Endpoint:
         if isinstance(target, Proxy) or (self.guarded and not callable(target)):
             raise TypeError("not callable")
         args, kwargs = message.get("args", []), message.get("kwargs", {})
-        scope = message.get("globals")
-        if not scope:
-            return target(*args, **kwargs)
-        namespace = getattr(target, "__globals__", None)
-        if namespace is None:
-            return target(*args, **kwargs)
-        saved = {name: namespace.get(name, _MISSING) for name in scope}
-        namespace.update(scope)
-        try:
-            return target(*args, **kwargs)
-        finally:
-            for name, value in saved.items():
-                if value is _MISSING:
-                    namespace.pop(name, None)
-                else:
-                    namespace[name] = value
+        return call_with_globals(target, message.get("globals"), *args, **kwargs)
 
     def op_getattr(self, message):
         return self._value(getattr(message["target"], self._check_name(message["name"])))
@@ -212,9 +198,6 @@ class Endpoint:
         if self.guarded and not _plain(value):
             raise PermissionError("only values can be written to the grader's objects")
         setattr(message["target"], self._check_name(message["name"]), value)
-
-
-_MISSING = object()
 
 
 class Proxy:
