@@ -68,22 +68,32 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr")
 
 
-def _private_scratch(libc, workdir):
+def _inside(path, folder):
+    return (os.path.realpath(path) + os.sep).startswith(os.path.realpath(folder) + os.sep)
+
+
+def _private_scratch(libc, keep):
     """Fresh world-writable tmpfs over the shared scratch folders, so nothing a worker (or a
-    process it managed to start) writes there is seen by anyone else; the worker's own copy of
-    the submission is bound back at its path."""
-    keep = os.open(workdir, os.O_PATH | os.O_DIRECTORY)
+    process it managed to start) writes there is seen by anyone else. What the worker needs
+    and may live there -- its own copy of the submission, the Python installation, the
+    repository (a fresh CI clone can be under /tmp) -- is bound back at its path."""
+    scratch = [path for path in SCRATCH if os.path.isdir(path)]
+    wanted = []
+    for path in sorted({os.path.realpath(p) for p in keep}, key=len):
+        if any(_inside(path, s) for s in scratch) and not any(_inside(path, w) for w, _ in wanted):
+            wanted.append((path, os.open(path, os.O_PATH | os.O_DIRECTORY)))
     try:
-        for path in SCRATCH:
-            if os.path.isdir(path):
-                _mount(libc, "tmpfs", path, "tmpfs", 0, "mode=1777,size=256m")
-        os.makedirs(workdir, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{keep}", workdir, None, MS_BIND)
+        for path in scratch:
+            _mount(libc, "tmpfs", path, "tmpfs", 0, "mode=1777,size=256m")
+        for path, handle in wanted:
+            os.makedirs(path, exist_ok=True)
+            _mount(libc, f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
     finally:
-        os.close(keep)
+        for _, handle in wanted:
+            os.close(handle)
 
 
-def _namespaces(hide, workdir):
+def _namespaces(hide, keep):
     libc = _libc()
     if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "unshare")
@@ -91,7 +101,7 @@ def _namespaces(hide, workdir):
         raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
     for prefix in {sys.base_prefix, sys.prefix}:
         _expose(libc, prefix)
-    _private_scratch(libc, workdir)
+    _private_scratch(libc, keep)
     for path in hide:
         if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY,
                                               b"size=4k") != 0:
@@ -136,15 +146,16 @@ def _audit(workdir, hide, isolated):
     sys.addaudithook(hook)
 
 
-def confine(workdir, hide=(), limits=None, uid=None):
-    """Apply every restriction that this machine allows; returns the list of those skipped."""
+def confine(workdir, hide=(), limits=None, uid=None, keep=()):
+    """Apply every restriction that this machine allows; returns the list of those skipped.
+    `keep`: folders the worker must still reach (besides its copy and the Python it runs)."""
     limits = {**DEFAULT_LIMITS, **(limits or {})}
     skipped = []
     os.setsid()
     isolated = False
     if os.geteuid() == 0:
         try:
-            _namespaces(hide, workdir)
+            _namespaces(hide, [workdir, sys.prefix, sys.base_prefix, *keep])
             isolated = True
         except OSError as error:
             skipped.append(f"namespaces ({error})")

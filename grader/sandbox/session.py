@@ -74,7 +74,8 @@ class Zygote:
             os.chown(path, uid, uid, follow_symlinks=False)
         ours, theirs = socket.socketpair()
         reply = self._ask({"op": "spawn", "workdir": str(workdir), "hide": list(hide),
-                           "limits": limits or {}, "uid": uid if os.geteuid() == 0 else None},
+                           "limits": limits or {}, "uid": uid if os.geteuid() == 0 else None,
+                           "keep": [str(course.ROOT)]},
                           [theirs.fileno()])
         theirs.close()
         return ours, reply["pid"]

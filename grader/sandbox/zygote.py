@@ -45,7 +45,7 @@ def _child(conn, request):
         os.dup2(null, fd)
     try:
         confine(request["workdir"], request.get("hide", ()), request.get("limits"),
-                request.get("uid"))
+                request.get("uid"), request.get("keep", ()))
     except BaseException:
         traceback.print_exc()
         os._exit(70)
