@@ -1,7 +1,8 @@
 """Confine the current (freshly forked) process before it runs student code.
 
-As root: private mount and network namespaces (no network; the reference, the hidden tests, the
-sources and every other submission are covered by empty read-only tmpfs), a uid of its own
+As root: private mount and network namespaces (no network; only the system folders, the Python
+installation, the repository and the worker's copy of the submission are visible, and inside
+the repository the reference, the hidden tests and the sources are covered), a uid of its own
 (files, signals and the process limit then apply), rlimits on memory, CPU, file size and open
 files, and an audit hook that refuses to start processes or open sockets. Without root the
 namespaces and uid are skipped and the audit hook also refuses to open the hidden paths.
@@ -37,27 +38,10 @@ def _mount(libc, source, target, fstype, flags, data=None):
         raise OSError(ctypes.get_errno(), f"mount {source} {target}")
 
 
-def _expose(libc, path):
-    """Make `path` reachable for an unprivileged uid when an ancestor (typically /root, mode
-    700) is not: cover that ancestor with an empty tmpfs and bind only `path`'s branch back."""
-    parts = os.path.realpath(path).split(os.sep)[1:]
-    for depth in range(1, len(parts)):
-        ancestor = os.sep + os.path.join(*parts[:depth])
-        if os.stat(ancestor).st_mode & 0o001:
-            continue
-        branch = os.path.join(ancestor, parts[depth])
-        stash = f"/tmp/.grader-stash-{os.getpid()}"
-        os.makedirs(stash, mode=0o700, exist_ok=True)
-        _mount(libc, branch, stash, None, MS_BIND | MS_REC)
-        _mount(libc, "tmpfs", ancestor, "tmpfs", 0, "mode=0755,size=64k")
-        os.makedirs(branch, exist_ok=True)
-        _mount(libc, stash, branch, None, MS_BIND | MS_REC)
-        libc.umount2(stash.encode(), MNT_DETACH)
-        os.rmdir(stash)
-        return
-
-
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# top-level folders a worker may see as they are: the system, nothing of anyone's files
+SYSTEM = {"proc", "sys", "dev", "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc",
+          "run"}
 # event -> positions of its arguments that are written (created, changed or removed)
 PATH_EVENTS = {"os.mkdir": (0,), "os.rmdir": (0,), "os.remove": (0,), "os.rename": (0, 1),
                "os.symlink": (1,), "os.link": (1,), "os.truncate": (0,), "os.chmod": (0,),
@@ -72,19 +56,35 @@ def _inside(path, folder):
     return (os.path.realpath(path) + os.sep).startswith(os.path.realpath(folder) + os.sep)
 
 
-def _private_scratch(libc, keep):
-    """Fresh world-writable tmpfs over the shared scratch folders, so nothing a worker (or a
-    process it managed to start) writes there is seen by anyone else. What the worker needs
-    and may live there -- its own copy of the submission, the Python installation, the
-    repository (a fresh CI clone can be under /tmp) -- is bound back at its path."""
-    scratch = [path for path in SCRATCH if os.path.isdir(path)]
+def _covered():
+    """Every folder to cover: the non-system top-level folders (another checkout of the course,
+    someone's home, a data folder) and the shared scratch folders."""
+    top = [os.path.join("/", name) for name in os.listdir("/") if name not in SYSTEM
+           and os.path.isdir(os.path.join("/", name)) and not os.path.islink(os.path.join("/", name))]
+    return sorted(set(top) | {p for p in SCRATCH if os.path.isdir(p)}, key=len)
+
+
+def _allow_list(libc, keep):
+    """Show the worker only the system, the Python installation, the repository and its own
+    copy of the submission. Everything else outside the system folders is covered by an empty
+    tmpfs (world-writable for the scratch folders, so what it writes there stays private), and
+    the kept folders are bound back at their paths."""
+    covered = _covered()
     wanted = []
     for path in sorted({os.path.realpath(p) for p in keep}, key=len):
-        if any(_inside(path, s) for s in scratch) and not any(_inside(path, w) for w, _ in wanted):
+        if any(_inside(path, c) for c in covered) and not any(_inside(path, w) for w, _ in wanted):
             wanted.append((path, os.open(path, os.O_PATH | os.O_DIRECTORY)))
     try:
-        for path in scratch:
-            _mount(libc, "tmpfs", path, "tmpfs", 0, "mode=1777,size=256m")
+        for path in covered:
+            if any(_inside(path, c) for c in covered if c != path):
+                continue                        # /var/tmp lies under /var: covered with it
+            mode = "1777" if path in SCRATCH else "0755"
+            _mount(libc, "tmpfs", path, "tmpfs", 0, f"mode={mode},size=256m")
+        for path in SCRATCH:                     # a scratch folder under a covered one
+            if os.path.isdir(os.path.dirname(path)) and not os.path.isdir(path) \
+                    and any(_inside(path, c) for c in covered):
+                os.makedirs(path, mode=0o1777, exist_ok=True)
+                os.chmod(path, 0o1777)
         for path, handle in wanted:
             os.makedirs(path, exist_ok=True)
             _mount(libc, f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
@@ -99,9 +99,7 @@ def _namespaces(hide, keep):
         raise OSError(ctypes.get_errno(), "unshare")
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
-    for prefix in {sys.base_prefix, sys.prefix}:
-        _expose(libc, prefix)
-    _private_scratch(libc, keep)
+    _allow_list(libc, keep)
     for path in hide:
         if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY,
                                               b"size=4k") != 0:
