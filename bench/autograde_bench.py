@@ -38,9 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from grader import autograde as grading  # noqa: E402
 from grader import course, demo, notebooks, release, stubs  # noqa: E402
+from grader.cleanroom import Budget  # noqa: E402
 from grader.nbconfig import CELL_TIMEOUT as NBCONFIG_CELL_TIMEOUT  # noqa: E402
-from grader.nbgrader_api import use_this_environment  # noqa: E402
+from grader.nbgrader_api import gradebook, use_this_environment  # noqa: E402
+from nbgrader.api import MissingEntry  # noqa: E402
 
 TARGET_RATIO = 0.4           # grader class wall time <= 0.4 x nbgrader's
 TARGET_FLOOR = 1.0           # grader per-submission cost <= 1.0 x the plain-script floor
@@ -282,7 +285,6 @@ except GradingFailed as error:
 
 
 def run_grader(course_b: Path, assignment_ids, budget: int, jobs: int, logs: Path, tag: str):
-    from grader import autograde as grading
     command = [sys.executable, "-c", GRADER_DRIVER, str(course_b), str(budget), str(jobs),
                *assignment_ids]
     wall, cpu, load, code, _ = timed(command, logs / f"grader-{tag}.log")
@@ -311,9 +313,6 @@ def run_floor(floor_dir: Path, assignment_ids, students, budget: int, logs: Path
 def nbgrader_scores(course_a: Path, aid: str, students, tests: dict) -> dict:
     """student -> autograded total in nbgrader's gradebook, or None when nbgrader produced no
     graded notebook for it."""
-    from nbgrader.api import MissingEntry
-
-    from grader.nbgrader_api import gradebook
     scores = {}
     with gradebook(course_a) as gb:
         for student in students:
@@ -332,7 +331,6 @@ def nbgrader_scores(course_a: Path, aid: str, students, tests: dict) -> dict:
 
 
 def grader_outcomes(course_b: Path, aid: str) -> dict:
-    from grader import autograde as grading
     return {o.student: o for o in grading.load(course_b, aid)}
 
 
@@ -375,8 +373,41 @@ def code_digest() -> str:
     return digest.hexdigest()[:12]
 
 
+CODE_PATHS = ("grader", "source_layers", "assignments", "nbgrader_config.py")
+
+
+def run_from_snapshot(args, argv) -> int:
+    """Re-run this bench from `git archive HEAD` of the code under test (read-only git), with
+    that copy first on PYTHONPATH for every process (the bench, nbgrader and its kernels,
+    grader and its workers) and as the directory nbgrader reads its config from."""
+    out = args.out.resolve()
+    code = out / "code"
+    if code.exists():
+        shutil.rmtree(code)
+    code.mkdir(parents=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", "HEAD", *CODE_PATHS], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
+    (code / "bench").mkdir(exist_ok=True)
+    shutil.copy2(Path(__file__), code / "bench" / Path(__file__).name)   # this bench, as is
+    argv = [a for a in argv if a != "--snapshot"] + ["--out", str(out)]
+    env = dict(os.environ, BENCH_SNAPSHOT=head,
+               PYTHONPATH=os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH"))
+                                          if p))
+    print(f"running from a snapshot of {head} in {code}", flush=True)
+    code_rc = subprocess.run([sys.executable, str(code / "bench" / Path(__file__).name), *argv],
+                             cwd=code, env=env).returncode
+    if not args.keep:
+        shutil.rmtree(code, ignore_errors=True)
+    return code_rc
+
+
 def code_version() -> str:
     """HEAD and whether the code under test differs from it (read-only git)."""
+    if os.environ.get("BENCH_SNAPSHOT"):
+        return f"{os.environ['BENCH_SNAPSHOT']} (git archive snapshot, --snapshot)"
     def git(*args):
         try:
             return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
@@ -409,7 +440,14 @@ def main(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the course dirs and floor "
                         "scripts (default: remove them, keep logs and results.json)")
     parser.add_argument("--out", type=Path, default=course.BUILD / "bench")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="grade with the committed code: `git archive HEAD` of grader/, "
+                             "source_layers/, assignments/ and nbgrader_config.py into OUT/code, "
+                             "and run everything from there (immune to edits of the working "
+                             "tree during the run)")
     args = parser.parse_args(argv)
+    if args.snapshot:
+        return run_from_snapshot(args, list(sys.argv[1:] if argv is None else argv))
     assignment_ids = args.assignment or ["a3_neural_network"]
     out = args.out.resolve()
     logs = out / "logs"
@@ -471,7 +509,6 @@ def main(argv=None):
 
 
 def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dict:
-    from grader.cleanroom import Budget
     budget = Budget(cell=float(args.cell_timeout))
     wall = {tool: median([t.wall for t in ts]) for tool, ts in runs.items()}
     cpu = {tool: median([t.cpu for t in ts]) for tool, ts in runs.items()}
