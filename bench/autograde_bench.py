@@ -7,7 +7,7 @@ each timed end to end as its own subprocess:
 * nbgrader: `nbgrader autograde <assignment> --force` in course dir A (sequential, as nbgrader
   runs), with the repository's nbgrader_config.py and the cell timeout overridden to the bench's
   cell budget;
-* grader:   grader.autograde.autograde(B, jobs=<cores>, force=True, budget=Budget(cell=<budget>))
+* grader:   grader.autograde.autograde(B, jobs=<cores + 1>, force=True, budget=Budget(cell=<budget>))
   in course dir B (clean-room verification is always on: it has no switch);
 * floor:    every submission's code cells as one plain `python script.py` in a copy of the
   submission folder, sequentially, one process each (each pays its own imports).
@@ -435,8 +435,8 @@ def main(argv=None):
                              "built for assignment 3 only")
     parser.add_argument("--cell-timeout", type=int, default=30,
                         help="per-cell budget in seconds for all three (default 30)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="grader's parallel workers (default: one per core)")
+    parser.add_argument("--jobs", type=int, default=grading.default_jobs(),
+                        help="grader's parallel workers (default: one more than the cores)")
     parser.add_argument("--keep", action="store_true", help="keep the course dirs and floor "
                         "scripts (default: remove them, keep logs and results.json)")
     parser.add_argument("--out", type=Path, default=course.BUILD / "bench")

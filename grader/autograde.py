@@ -160,6 +160,14 @@ def outcome_of(assignment, student, graded, manual) -> Outcome:
     return outcome
 
 
+def default_jobs() -> int:
+    """One worker more than there are cores. A submission alternates between its worker (the
+    student's code) and this process (the checks), and some of it is waiting (a sleeping cell, a
+    check running into its time limit): with one per core, a core idles meanwhile. Measured on
+    2 cores, 12 submissions (bench class): 2 jobs 69-74 s, 3 jobs 56-58 s, 4 jobs 58 s."""
+    return (os.cpu_count() or 1) + 1
+
+
 def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=False,
               log=print, progress=True, budget=None) -> list[Outcome]:
     from threadpoolctl import threadpool_limits
@@ -183,7 +191,7 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
         for student in students or submissions(root, assignment.id):
             if (root / "submitted" / student / assignment.id).is_dir():
                 work.append((assignment, student))
-    jobs = jobs or os.cpu_count() or 1
+    jobs = jobs or default_jobs()
     outcomes, todo = [], []
     for assignment, student in work:
         folder = root / "submitted" / student / assignment.id
@@ -254,7 +262,7 @@ def add_arguments(parser):
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
-    parser.add_argument("--jobs", type=int, help="parallel workers (default: one per core)")
+    parser.add_argument("--jobs", type=int, help="parallel workers (default: one more than the cores)")
     parser.add_argument("--force", action="store_true",
                         help="regrade submissions that are already graded and unchanged")
 
