@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
 import time
@@ -55,6 +56,33 @@ class Graded:
     findings: list = field(default_factory=list)
 
 
+def statements(source: str) -> list[str]:
+    """A cell's top-level statements, as Python (IPython's magics translated), in order; []
+    when it does not parse. Parsing executes nothing."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    try:
+        code = TransformerManager().transform_cell(source)
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return []
+    lines = code.splitlines()
+    spans = []
+    for node in tree.body:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        if spans and start <= spans[-1][1]:         # `a = 1; b = 2` share a line
+            spans[-1][1] = max(spans[-1][1], node.end_lineno)
+        else:
+            spans.append([start, node.end_lineno])
+    return ["\n".join(lines[a - 1:b]) for a, b in spans]
+
+
+def _left_out(unit, error):
+    """What a reload leaves out after `unit` (cell,) or (cell, statement) hung or crashed."""
+    if len(unit) > 1 or isinstance(error, Timeout):
+        return unit if len(unit) > 1 else unit[0]
+    return ("crashed", unit[0])
+
+
 def hidden_module(assignment):
     return importlib.import_module(f"grader.hidden.{assignment.id.split('_', 1)[0]}")
 
@@ -77,15 +105,19 @@ class Grader:
         self.hidden = hidden_module(assignment)
         self.public = public_module(assignment)
         self.hide = hidden_paths([course_root] if course_root else [])
+        released = Path(course_root) / "release" / assignment.id if course_root else None
+        self.released_modules = {name: released / name for name in assignment.modules
+                                 if released and (released / name).is_file()}
 
     # -- worker lifecycle -------------------------------------------------------------------
     def _session(self, folder, graded):
         session = Session(self.zygote, folder, hide=self.hide, limits=self.limits,
-                          timeout=self.budget.check)
-        for link in session.dropped_links:
-            event = f"{link} is a symbolic link: links are never followed, it was ignored"
-            if event not in graded.events:
-                graded.events.append(event)
+                          timeout=self.budget.check, restore=self.released_modules)
+        events = [f"{link} is a symbolic link: links are never followed, it was ignored"
+                  for link in session.dropped_links]
+        events += [f"{name} was not submitted (or was a link): the released version, with "
+                   "nothing implemented, was used" for name in session.restored]
+        graded.events += [e for e in events if e not in graded.events]
         return session
 
     def _cell_budget(self, deadline):
@@ -93,33 +125,51 @@ class Grader:
 
     def _fresh(self, folder, nb, graded, skip, deadline):
         """A new worker with the definitions loaded: every code cell but the tests, the
-        hand-graded ones and those that already crashed or hung (`skip`, extended here)."""
+        hand-graded ones and those that hung (`skip` holds their index: a hang costs its budget
+        each time). A cell that crashed the process is run a statement at a time, and the
+        statement that crashes is left out from then on (`skip` holds ("crashed", cell) and
+        (cell, statement)): an import that kills the process costs that import, not the imports
+        and definitions around it."""
         for _ in range(MAX_RESTARTS):
             session = self._session(folder, graded)
-            cells = [(i, c) for i, c in enumerate(nb["cells"])
-                     if c["cell_type"] == "code" and i not in skip
-                     and not notebooks.is_test(c) and not notebooks.is_manual(c)]
-            for index, cell in cells:
+            units = []
+            for index, cell in enumerate(nb["cells"]):
+                if cell["cell_type"] != "code" or index in skip or notebooks.is_test(cell) \
+                        or notebooks.is_manual(cell):
+                    continue
+                source = notebooks.source(cell)
+                if ("crashed", index) not in skip:
+                    units.append(((index,), source))
+                    continue
+                units += [((index, number), statement)
+                          for number, statement in enumerate(statements(source))
+                          if (index, number) not in skip]
+            failed = False
+            for unit, source in units:
                 if time.monotonic() > deadline:
                     return session
                 try:
-                    session.request("run_cell", source=notebooks.source(cell),
+                    session.request("run_cell", source=source,
                                     timeout=self._cell_budget(deadline))
                 except (Timeout, Died) as error:
-                    graded.events.append(f"notebook cell {index} {error.student_message} while "
-                                         "loading definitions; it is skipped from now on")
-                    skip.add(index)
+                    what = f"notebook cell {unit[0]}" + \
+                        (f", statement {unit[1] + 1}," if len(unit) > 1 else "")
+                    graded.events.append(f"{what} {error.student_message} while loading "
+                                         "definitions; it is left out from now on")
+                    skip.add(_left_out(unit, error))
                     session.close()
+                    failed = True
                     break
                 except RemoteError:
                     continue
-            else:
+            if not failed:
                 return session
         return self._session(folder, graded)
 
     # -- the notebook run -------------------------------------------------------------------
     def _run_notebook(self, session, nb, graded, deadline):
-        """Execute every code cell in order; returns the index of a cell that hung or crashed."""
+        """Execute every code cell in order; returns what to leave out of a reload (see _fresh)
+        when a cell hung or crashed, else None."""
         for index, cell in enumerate(nb["cells"]):
             if cell["cell_type"] != "code":
                 continue
@@ -132,13 +182,19 @@ class Grader:
                                     "evalue": what, "traceback": []}]
                 graded.events.append(f"notebook cell {index}: {what}; the cells after it were "
                                      "not run")
-                return index
+                return _left_out((index,), error)
             except RemoteError as error:     # the cell runner itself was broken by the cell
                 result = {"outputs": [{"output_type": "error", "ename": error.type_name,
                                        "evalue": str(error), "traceback": []}], "error": "x"}
             cell["outputs"] = result["outputs"]
             if notebooks.is_test(cell):
                 graded.in_kernel[notebooks.meta(cell)["grade_id"]] = result["error"] is None
+            elif result["error"] and notebooks.meta(cell).get("locked"):
+                # given code fails only because of the student's (an import of their module)
+                error = next((o for o in result["outputs"] if o["output_type"] == "error"), {})
+                graded.events.append(
+                    f"the given cell {notebooks.meta(cell).get('grade_id', index)} raised "
+                    f"{error.get('ename', result['error'])}: {error.get('evalue', '')[:300]}")
         return None
 
     # -- the clean room ---------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """The one shape every check returns, so a notebook, the self-check and the grader agree."""
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 
@@ -86,16 +89,56 @@ def call_with_globals(fn, scope, *args, **kwargs):
                 namespace[name] = value
 
 
-def quiet(fn):
-    """Silence a local student function's prints (a training loop printing every loss).
+class _ThreadStdout:
+    """Stands in for sys.stdout while some thread silences a function: writes from a silencing
+    thread are dropped, every other thread's reach the stream it replaced."""
 
-    A function living in another process (the clean-room grader) prints there, and swapping
-    sys.stdout here would be process-wide, racing with the grader's other threads."""
-    import contextlib
-    import io
+    def __init__(self, stream):
+        self.stream = stream
+        self.silent = threading.local()
+
+    def write(self, text):
+        if getattr(self.silent, "depth", 0):
+            return len(text)
+        return self.stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+_stdout_lock = threading.Lock()
+_stdout_users = 0
+
+
+@contextlib.contextmanager
+def _silenced():
+    """Like contextlib.redirect_stdout(StringIO()) for this thread only: swapping sys.stdout
+    outright is process-wide, and two checks overlapping in two threads would restore each
+    other's stand-in."""
+    global _stdout_users
+    with _stdout_lock:
+        if not isinstance(sys.stdout, _ThreadStdout):
+            sys.stdout = _ThreadStdout(sys.stdout)
+        stand_in = sys.stdout
+        _stdout_users += 1
+    stand_in.silent.depth = getattr(stand_in.silent, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        stand_in.silent.depth -= 1
+        with _stdout_lock:
+            _stdout_users -= 1
+            if _stdout_users == 0 and sys.stdout is stand_in:
+                sys.stdout = stand_in.stream
+
+
+def quiet(fn):
+    """Silence a local student function's prints (a training loop printing every loss), in
+    this thread only. A function living in another process (the clean-room grader) prints
+    there: nothing to silence."""
     if getattr(type(fn), "call_with_globals", None) is not None:
         return contextlib.nullcontext()
-    return contextlib.redirect_stdout(io.StringIO())
+    return _silenced()
 
 
 def kind(obj):

@@ -3,7 +3,7 @@
 As root: private mount and network namespaces (no network; only the system folders, the Python
 installation, the repository and the worker's copy of the submission are visible, and inside
 the repository the reference, the hidden tests and the sources are covered), a uid of its own
-(files, signals and the process limit then apply), rlimits on memory, CPU, file size and open
+(files, signals and the process limit then apply: no other process or thread can start), rlimits on memory, CPU, file size and open
 files, and an audit hook that refuses to start processes or open sockets. Without root the
 namespaces and uid are skipped and the audit hook also refuses to open the hidden paths.
 """
@@ -18,8 +18,12 @@ CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x1000, 0x4000, 0x40000
 MNT_DETACH = 0x2
 
+#: "processes" counts the tasks of the worker's own uid, threads included: 1 is the worker itself,
+#: so no fork, clone or thread can start -- also not through the primitives that raise no audit
+#: event (_posixsubprocess.fork_exec, behind multiprocessing's spawn and forkserver). The worker
+#: needs no thread (BLAS runs with one).
 DEFAULT_LIMITS = {"memory": 3 * 2 ** 30, "cpu": 600, "file_size": 64 * 2 ** 20, "files": 256,
-                  "processes": 64}
+                  "processes": 1}
 
 BLOCKED_EVENTS = ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn",
                   "os.spawn", "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg",

@@ -94,7 +94,8 @@ class Zygote:
 class Session:
     """One confined worker with a private copy of one submission."""
 
-    def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0):
+    def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0,
+                 restore=None):
         self.zygote = zygote
         self.workdir = Path(tempfile.mkdtemp(prefix="grader-work-"))
         shutil.copytree(submission, self.workdir, dirs_exist_ok=True, symlinks=True,
@@ -104,6 +105,11 @@ class Session:
             if path.is_symlink():
                 self.dropped_links.append(str(path.relative_to(self.workdir)))
                 path.unlink()
+        self.restored = []          # files the submission lacks, put back from `restore`
+        for name, original in (restore or {}).items():
+            if not (self.workdir / name).exists():
+                shutil.copyfile(original, self.workdir / name)
+                self.restored.append(name)
         os.chmod(self.workdir, 0o700)
         sock, self.pid = zygote.spawn(self.workdir, hide, limits)
         self.endpoint = Endpoint(sock, "g", guarded=True)

@@ -97,34 +97,15 @@ class Case:
 #: Grader weaknesses still open (file: what happens), each reproduced by the cases that name it
 #: and asserted as a strict xfail. Fixed ones were removed with their xfail: course dir readable,
 #: links followed, accuracy through the student's forward, worker stderr inherited, crash
-#: reasons hidden from students, reload ignoring the deadline, leftovers outliving the batch.
+#: reasons hidden from students, reload ignoring the deadline, leftovers outliving the batch,
+#: an import crash losing the setup cell, import errors unnamed, links dropped without a stand-in,
+#: processes started through primitives without an audit event, writes into shared folders,
+#: local checks in two threads swapping sys.stdout.
 BUGS = {
     "load_cascade":
         "grader/cleanroom.py: a layer method that hangs makes the reload after the restart run "
         "the locked train_network cell (which calls it) until the cell budget; every later "
         "check then pays a restart, and the submission runs out of its budget",
-    "import_death":
-        "grader/cleanroom.py: when importing layers.py kills the worker, the setup cell is "
-        "skipped on reload, so the notebook's own functions (encode) lose their points too",
-    "partial_module":
-        "grader/cleanroom.py: an import error of layers.py (SyntaxError, SystemExit, an "
-        "exception at its end) is shown in the setup cell's output but not named in the "
-        "record's events",
-    "symlinks_followed":
-        "grader/sandbox/session.py: a symbolic link in a submission is dropped and reported as "
-        "an event, but the reason the case looks for is not the one reported",
-    "audit_bypass_spawn":
-        "grader/sandbox/confine.py: _posixsubprocess.fork_exec (multiprocessing.util."
-        "spawnv_passfds, multiprocessing's 'spawn' context) raises no audit event, so processes "
-        "still start (confined by uid, namespaces, private scratch and RLIMIT_NPROC, and killed "
-        "with the worker's uid), without a refusal the student would see",
-    "writes_not_blocked":
-        "grader/sandbox/confine.py: writes through file descriptors or sqlite into folders "
-        "that are world-writable on the host and not private to the worker",
-    "stdout_race":
-        "grader/nncheck/calculus.py and graphs.py silence a LOCAL student function with "
-        "contextlib.redirect_stdout, which is process-wide; the clean room (remote functions) "
-        "no longer does, but two local checks in threads still race",
 }
 
 
@@ -745,9 +726,12 @@ def _repo_untouched(root, outcome, text):
     if (Path(root) / "pwned.txt").exists():
         problems.append("the course directory was written")
     attempts = next((line for line in text.splitlines() if line.startswith("ATTEMPTS")), "")
-    found = re.search(r"over (\d+) courses and (\d+) classmates", attempts)
-    if not found or "0" in found.groups():
-        problems.append(f"the attempts did not find the course and the classmate: {attempts}")
+    if not re.search(r"over (\d+) courses and (\d+) classmates", attempts):
+        problems.append(f"the write attempts did not run: {attempts!r}")
+    if "'DONE'" in attempts:
+        problems.append(f"a write outside the submission folder succeeded: {attempts}")
+    # As root the course directory is not even visible to the worker (0 courses, 0 classmates:
+    # nothing to write to); without namespaces it is found and the audit hook refuses the writes.
     done = [label for label, result in re.findall(r"\('(\w+)', '(\w+)'\)", attempts)
             if result == "DONE" and label not in ("shm", "tmp_mkdir")]   # private, harmless
     if done:
@@ -810,15 +794,15 @@ CASES = [
     Case("segfault_at_import", A3, "correct", segfault_at_import, only(A3, "encode"),
          "layers.py segfaults when imported: no layer exists, but encode (a notebook function) "
          "does not touch layers.py and keeps its point, as with a syntax error in layers.py",
-         reason="SIGSEGV", bugs={"score": "import_death"}),
+         reason="SIGSEGV"),
     Case("sys_exit_at_import", A3, "correct", sys_exit_at_import, only(A3, "encode"),
          "layers.py raises SystemExit on import: like a syntax error, only encode is left",
-         reason="SystemExit", bugs={"reason": "partial_module"}),
+         reason="SystemExit"),
     Case("raise_at_end_of_import", A3, "correct", raise_at_end_of_import, only(A3, "encode"),
          "layers.py raises at the end of its import (a failing self-test at the bottom): in "
          "Python and in Jupyter `from layers import *` fails, so no layer is defined; only encode "
          "is left, as with a syntax error",
-         reason="RuntimeError", bugs={"reason": "partial_module"}),
+         reason="RuntimeError"),
     Case("sys_exit_in_layer", A3, "correct", sys_exit_in_layer, without(A3, "leaky_relu"),
          "sys.exit in LeakyReLU.forward is an exception like any other: leaky_relu is lost",
          reason="LeakyReLU.forward raised SystemExit"),
@@ -868,11 +852,10 @@ CASES = [
          reason="os.fork is not allowed while grading"),
     Case("multiprocessing_bomb", A1, "correct", multiprocessing_bomb, full(A1),
          "multiprocessing in a cell: no process may be started (fork, forkserver or spawn)",
-         shows="children started: 0", bugs={"reason": "audit_bypass_spawn"}),
+         shows="children started: 0"),
     Case("escape_child", A1, "correct", escape_child, full(A1),
          "a child started by multiprocessing's spawn primitive (no audit event) must not run",
-         shows="NO CHILD", verify=_no_files_outside(4),
-         bugs={"reason": "audit_bypass_spawn"}),
+         shows="NO CHILD", verify=_no_files_outside(4)),
     Case("huge_output", A1, "correct", huge_output, full(A1),
          "100 MB printed to stdout and stderr: truncated, the notebook stays small",
          shows="xxxxxxxx", verify=_output_bounded),
@@ -936,7 +919,7 @@ CASES = [
     Case("symlink_reference", A3, "release", symlink_reference, 0.0,
          "no work; layers.py is a symbolic link to source_layers/layers.py: the reference must "
          "not be what is graded",
-         reason="ReLU.forward raised NotImplementedError", bugs={"reason": "symlinks_followed"}),
+         reason="ReLU.forward raised NotImplementedError"),
     Case("secrets_probe", A3, "release", secrets_probe, 0.0,
          "no work; a cell lists the modules and opens, lists, globs and imports the hidden "
          "paths: it finds nothing",
@@ -953,8 +936,7 @@ CASES = [
          "classmate's folder, the course directory and the gradebook: every write is refused "
          "or stays private to the worker",
          shows="ATTEMPTS",
-         verify=lambda *a: _repo_untouched(*a) + _no_files_outside(0, 1, 2, 3, 5, 6)(*a),
-         bugs={"verify": "writes_not_blocked"}),
+         verify=lambda *a: _repo_untouched(*a) + _no_files_outside(0, 1, 2, 3, 5, 6)(*a)),
     Case("fake_accuracy", A3, "correct", fake_accuracy,
          without(A3, "compute_loss_grad", "training"),
          "zero gradient (cannot train) and a Softmax that answers the true digit of raw inputs "
