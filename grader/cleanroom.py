@@ -7,8 +7,9 @@
 3. Decide every autograded check here, in a process that never runs student code: the worker
    only answers calls (forward at grader-chosen inputs, the loss at grader-chosen weights);
    comparisons, numerical derivatives and accuracies are computed by the grader, the hidden
-   checks with the reference. A crash, a hang or a memory bomb costs the check it hit; the
-   worker is restarted for the rest.
+   checks with the reference. A hang is interrupted where it runs (the worker goes on, and the
+   function that hung gets a short leash from then on); a crash or a memory bomb costs the check
+   it hit, and the worker is restarted for the rest.
 4. Where the notebook's own test passed but the clean-room check fails, flag the submission as
    possibly tampered; the clean-room result stands.
 """
@@ -38,6 +39,11 @@ class Budget:
     slow_check: float = 120.0
     submission: float = 900.0
     memory: int = 3 * 2 ** 30
+
+    @property
+    def leash(self):
+        """Seconds a student function that already ran into a limit gets per later call."""
+        return max(2.0, self.check / 5)
 
     def for_check(self, check_id):
         return self.slow_check if check_id in SLOW_CHECKS else self.check
@@ -112,7 +118,8 @@ class Grader:
     # -- worker lifecycle -------------------------------------------------------------------
     def _session(self, folder, graded):
         session = Session(self.zygote, folder, hide=self.hide, limits=self.limits,
-                          timeout=self.budget.check, restore=self.released_modules)
+                          timeout=self.budget.check, restore=self.released_modules,
+                          leash=self.budget.leash)
         events = [f"{link} is a symbolic link: links are never followed, it was ignored"
                   for link in session.dropped_links]
         events += [f"{name} was not submitted (or was a link): the released version, with "
@@ -157,6 +164,8 @@ class Grader:
                     graded.events.append(f"{what} {error.student_message} while loading "
                                          "definitions; it is left out from now on")
                     skip.add(_left_out(unit, error))
+                    if getattr(error, "alive", False):
+                        continue            # interrupted: the worker goes on
                     session.close()
                     failed = True
                     break
@@ -167,9 +176,10 @@ class Grader:
         return self._session(folder, graded)
 
     # -- the notebook run -------------------------------------------------------------------
-    def _run_notebook(self, session, nb, graded, deadline):
-        """Execute every code cell in order; returns what to leave out of a reload (see _fresh)
-        when a cell hung or crashed, else None."""
+    def _run_notebook(self, session, nb, graded, skip, deadline):
+        """Execute every code cell in order. A cell that runs past its time is interrupted and
+        the notebook goes on, as in Jupyter; one that crashes the process ends the run (the
+        checks reload the definitions). What a reload must leave out goes into `skip`."""
         for index, cell in enumerate(nb["cells"]):
             if cell["cell_type"] != "code":
                 continue
@@ -178,11 +188,25 @@ class Grader:
                                          timeout=self._cell_budget(deadline))
             except (Timeout, Died) as error:
                 what = f"this cell {error.student_message}"
+                if getattr(error, "alive", False) and isinstance(error.value, dict):
+                    outputs = [o for o in error.value.get("outputs", [])
+                               if o.get("output_type") != "error"]
+                    stopped = next((o["evalue"] for o in error.value.get("outputs", [])
+                                    if o.get("ename") == "TimeLimitExceeded"), "")
+                    what += f" ({stopped})" if stopped else ""
+                    cell["outputs"] = outputs + [{"output_type": "error", "ename": "Timeout",
+                                                  "evalue": what, "traceback": []}]
+                    graded.events.append(f"notebook cell {index}: {what}; it was interrupted")
+                    skip.add(_left_out((index,), error))
+                    if notebooks.is_test(cell):
+                        graded.in_kernel[notebooks.meta(cell)["grade_id"]] = False
+                    continue
                 cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
                                     "evalue": what, "traceback": []}]
                 graded.events.append(f"notebook cell {index}: {what}; the cells after it were "
                                      "not run")
-                return _left_out((index,), error)
+                skip.add(_left_out((index,), error))
+                return
             except RemoteError as error:     # the cell runner itself was broken by the cell
                 result = {"outputs": [{"output_type": "error", "ename": error.type_name,
                                        "evalue": str(error), "traceback": []}], "error": "x"}
@@ -195,7 +219,6 @@ class Grader:
                 graded.events.append(
                     f"the given cell {notebooks.meta(cell).get('grade_id', index)} raised "
                     f"{error.get('ename', result['error'])}: {error.get('evalue', '')[:300]}")
-        return None
 
     # -- the clean room ---------------------------------------------------------------------
     def grade(self, folder: Path) -> Graded:
@@ -211,9 +234,7 @@ class Grader:
         session = self._session(folder, graded)
         skip = set()
         try:
-            hung = self._run_notebook(session, nb, graded, deadline)
-            if hung is not None:
-                skip.add(hung)
+            self._run_notebook(session, nb, graded, skip, deadline)
             for check_id, points in self.tests.items():
                 if time.monotonic() > deadline:
                     graded.scores[check_id] = (0.0, points)
@@ -230,6 +251,7 @@ class Grader:
 
     def _check(self, session, check_id, points, graded):
         session.endpoint.default_timeout = self.budget.for_check(check_id)
+        interrupts = session.interrupts
         try:
             namespace = session.namespace()
             result = self.hidden.evaluate(check_id, namespace)
@@ -243,7 +265,8 @@ class Grader:
         if result.passed:
             return
         graded.hidden[check_id] = result.message
-        if not session.alive:
+        if not session.alive or session.interrupts > interrupts \
+                or "TimeLimitExceeded" in result.message:
             # the student's code crashed or hung inside the check: that, not a comparison with
             # the reference, is the reason, and saying so reveals nothing
             graded.public[check_id] = result.message

@@ -186,22 +186,21 @@ def test_side_effects(corpus, case):
 # across the corpus
 
 @pytest.fixture
-def whole_corpus(corpus):
+def whole_corpus():
     if SELECTED != set(BY_NAME):
         pytest.skip("HOSTILE_CASES selects part of the corpus")
-    return corpus
 
 
-def test_every_submission_is_graded_and_recorded(whole_corpus):
-    corpus = whole_corpus
+@pytest.mark.usefixtures("whole_corpus")
+def test_every_submission_is_graded_and_recorded(corpus):
     assert set(corpus.outcomes) == set(BY_NAME), corpus.log[-20:]
     for case in CASES:
         a = course.get(case.assignment)
         assert grading.record_path(corpus.root, a.id, case.name).exists(), case.name
 
 
-def test_no_case_inflates_above_the_honest_sample(whole_corpus):
-    corpus = whole_corpus
+@pytest.mark.usefixtures("whole_corpus")
+def test_no_case_inflates_above_the_honest_sample(corpus):
     honest = {A3: corpus.outcomes["honest"].total, A1: full(A1), A2: full(A2)}
     assert honest[A3] == full(A3)
     above = {c.name: corpus.outcomes[c.name].total for c in CASES
@@ -209,8 +208,8 @@ def test_no_case_inflates_above_the_honest_sample(whole_corpus):
     assert not above, above
 
 
-def test_the_corpus_finishes_within_its_bound(whole_corpus):
-    corpus = whole_corpus
+@pytest.mark.usefixtures("whole_corpus")
+def test_the_corpus_finishes_within_its_bound(corpus):
     budget = budget_for_tests()
     slowest = sorted(corpus.outcomes.values(), key=lambda o: -o.seconds)[:8]
     print(f"\n{len(corpus.outcomes)} hostile submissions graded in {corpus.seconds:.0f} s with "
@@ -222,18 +221,18 @@ def test_the_corpus_finishes_within_its_bound(whole_corpus):
     assert not slow, slow
 
 
-def test_no_student_process_outlives_the_batch(whole_corpus):
-    corpus = whole_corpus
+@pytest.mark.usefixtures("whole_corpus")
+def test_no_student_process_outlives_the_batch(corpus):
     assert not corpus.strays, {pid: cmd for pid, (uid, cmd) in list(corpus.strays.items())[:5]}
 
 
-def test_student_output_does_not_reach_the_graders_stderr(whole_corpus):
-    corpus = whole_corpus
+@pytest.mark.usefixtures("whole_corpus")
+def test_student_output_does_not_reach_the_graders_stderr(corpus):
     assert corpus.stderr_bytes <= STDERR_LIMIT, (corpus.stderr_bytes, corpus.stderr_head[:100])
 
 
-def test_secrets_are_invisible_to_student_code(whole_corpus):
-    corpus = whole_corpus
+@pytest.mark.usefixtures("whole_corpus")
+def test_secrets_are_invisible_to_student_code(corpus):
     """The probe cell (cases.PROBE) lists sys.modules and opens, lists, globs and imports the
     hidden paths; what it printed into the autograded notebook shows nothing secret. And no
     student-facing text of any case (notebook outputs, messages) shows a solution line."""
@@ -247,12 +246,19 @@ def test_secrets_are_invisible_to_student_code(whole_corpus):
             continue        # these read the reference or a classmate's copy: their own tests
         student_text = notebook_text(corpus.root, case) + "\n".join(
             corpus.outcomes[case.name].messages.values())
-        shown = [line for line in secret if line in student_text]
+        own = _submitted_text(corpus.root, case)    # a traceback may quote the student's code
+        shown = [line for line in secret if line in student_text and line not in own]
         assert not shown, (case.name, shown[:3])
 
 
-def test_a_crash_is_what_the_student_is_told(whole_corpus):
-    corpus = whole_corpus
+def _submitted_text(root, case):
+    folder = Path(root) / "submitted" / case.name / course.get(case.assignment).id
+    return "\n".join(path.read_text(errors="replace") for path in folder.rglob("*")
+                     if path.is_file() and not path.is_symlink())
+
+
+@pytest.mark.usefixtures("whole_corpus")
+def test_a_crash_is_what_the_student_is_told(corpus):
     """When the hidden check killed or stopped the student process, the student-facing message
     says so, instead of claiming that the public check passes."""
     wrong = {}

@@ -3,6 +3,7 @@ code reach only what it was handed, the worker is confined, and failures are rep
 import os
 import socket
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -84,9 +85,9 @@ def zygote():
     z.close()
 
 
-def _session(zygote, tmp_path, code="", timeout=10):
+def _session(zygote, tmp_path, code="", timeout=10, leash=None):
     (tmp_path / "layers.py").write_text(textwrap.dedent(code))
-    return Session(zygote, tmp_path, hide=hidden_paths(), timeout=timeout)
+    return Session(zygote, tmp_path, hide=hidden_paths(), timeout=timeout, leash=leash)
 
 
 def _run(session, source):
@@ -135,25 +136,66 @@ def test_worker_cannot_fork_or_write_outside_its_copy(zygote, tmp_path):
     assert not os.path.exists("/tmp/escaped.txt")
 
 
-def test_a_loop_times_out_and_a_crash_names_its_signal(zygote, tmp_path):
+def test_a_loop_is_interrupted_where_it_runs_and_the_worker_goes_on(zygote, tmp_path):
     session = _session(zygote, tmp_path, """
-        import os, signal
-        def spin():
+        import time
+        def spin(n=None):
             while True:
-                pass
-        def abort():
-            os.abort()
-    """, timeout=2)
+                if n is not None:
+                    return n
+        def nap():
+            time.sleep(60)
+        def twice():
+            return spin(2) + spin(3)
+    """, timeout=2, leash=1)
     try:
         session.request("import", name="layers")
-        spin = session.request("run_cell", source="from layers import spin, abort")
-        assert spin["error"] is None
+        session.request("run_cell", source="from layers import spin, nap, twice")
         namespace = session.namespace()
-        with pytest.raises(Timeout, match="did not return within 2 s"):
+        with pytest.raises(Timeout, match=r"within 2 s \(it was stopped at line [45] of layers.py, "
+                                          r"in spin\)") as caught:
             namespace["spin"]()
-        assert not session.alive
+        assert caught.value.alive and session.alive and session.interrupts == 1
+        assert namespace["twice"]() == 5                # spin itself still works when it returns
+        started = time.monotonic()                     # and hangs again: stopped after the leash
+        with pytest.raises(RemoteError, match="spin ran past a time limit earlier and was stopped after 1 s") as caught:
+            session.request("call", target=namespace["spin"]._ref)
+        assert caught.value.type_name == "TimeLimitExceeded"
+        assert 0.9 < time.monotonic() - started < 1.9
+        with pytest.raises(Timeout, match="in nap"):    # a sleep is interrupted too
+            namespace["nap"]()
+        cell = session.request("run_cell", source="x = 1\nwhile True:\n    x += 1", timeout=1)
+        assert False, cell
+    except Timeout as cell_stopped:                    # a cell: outputs and error come along
+        assert cell_stopped.alive and cell_stopped.value["error"] == "TimeLimitExceeded"
+        assert session.request("run_cell", source="print(x > 1)")["outputs"][0]["text"] == "True\n"
     finally:
         session.close()
+
+
+def test_code_that_swallows_the_interrupt_is_killed(zygote, tmp_path):
+    session = _session(zygote, tmp_path, """
+        def stubborn():
+            while True:
+                try:
+                    while True:
+                        pass
+                except BaseException:
+                    pass
+    """, timeout=1)
+    try:
+        session.request("import", name="layers")
+        session.request("run_cell", source="from layers import stubborn")
+        started = time.monotonic()
+        with pytest.raises(Timeout) as caught:
+            session.namespace()["stubborn"]()
+        assert not caught.value.alive and not session.alive
+        assert time.monotonic() - started < 1 + session.endpoint.grace + 1
+    finally:
+        session.close()
+
+
+def test_a_crash_names_its_signal(zygote, tmp_path):
     session = _session(zygote, tmp_path, "import os\ndef abort():\n    os.abort()\n")
     try:
         session.request("import", name="layers")

@@ -7,6 +7,7 @@ receives values, never the grader's classes, modules or functions behind them.
 """
 from __future__ import annotations
 
+import select
 import socket
 import time
 import traceback
@@ -32,9 +33,13 @@ class RemoteAttributeError(RemoteError, AttributeError):
 
 
 class Timeout(Exception):
-    def __init__(self, seconds):
-        super().__init__(f"did not return within {seconds:g} s")
-        self.seconds = seconds
+    """A call ran past its time. `alive`: the other end was interrupted and answers again (it
+    stopped `where`, and `value` is what it replied); else it was killed."""
+
+    def __init__(self, seconds, alive=False, where="", value=None):
+        super().__init__(f"did not return within {seconds:g} s"
+                         + (f" (it was stopped {where})" if where else ""))
+        self.seconds, self.alive, self.where, self.value = seconds, alive, where, value
         self.student_message = str(self)
 
 
@@ -67,6 +72,9 @@ class Endpoint:
         self.depth = 0
         self.on_died = None          # () -> str: how the other end died
         self.on_timeout = None       # () -> None: stop the other end
+        self.on_interrupt = None     # () -> bool: ask the other end to stop what it runs
+        self.grace = 2.0             # seconds an interrupted call has to reply before a kill
+        self.interrupted = None      # the time limit whose interrupt is pending, else None
 
     # -- references ------------------------------------------------------------------------
     def export(self, obj) -> Ref:
@@ -91,26 +99,36 @@ class Endpoint:
         protocol.send(self.sock, message, self.export)
 
     def _receive(self):
+        """The next message. The time limit is waited out with select, so a message is never
+        cut in half by it; once one starts arriving it has the grace period to complete."""
         while True:
             if self.deadline is not None:
                 remaining = self.deadline[0] - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
                     self._timed_out()
-                self.sock.settimeout(remaining)
+                    continue
+                self.sock.settimeout(self.grace)
             else:
                 self.sock.settimeout(None)
             try:
                 return protocol.receive(self.sock, self.resolve)
-            except socket.timeout:
-                self._timed_out()
+            except socket.timeout:          # stuck inside a message: nothing to resume
+                if self.on_timeout:
+                    self.on_timeout()
+                raise Timeout(self.interrupted or self.deadline[1]) from None
             except (EOFError, ConnectionError, protocol.ProtocolError) as error:
                 how = self.on_died() if self.on_died else str(error)
                 raise Died(how) from None
 
     def _timed_out(self):
+        """First ask the other end to stop (it replies, and can be used again), then kill."""
+        if self.interrupted is None and self.on_interrupt and self.on_interrupt():
+            self.interrupted = self.deadline[1]
+            self.deadline = (time.monotonic() + self.grace, self.deadline[1])
+            return
         if self.on_timeout:
             self.on_timeout()
-        raise Timeout(self.deadline[1])
+        raise Timeout(self.interrupted or self.deadline[1])
 
     def request(self, message: dict, timeout: float | None = None):
         """Send a request and serve the other side's nested requests until the reply comes."""
@@ -126,10 +144,17 @@ class Endpoint:
                 if "reply" in incoming:
                     break
                 self._send(self.handle(incoming))
+            if self.interrupted is not None:        # it stopped where the interrupt found it
+                error = incoming.get("error") or {}
+                where = error.get("message", "") if error.get("type") == "TimeLimitExceeded" \
+                    else ""
+                raise Timeout(self.interrupted, alive=True, where=where.removeprefix("stopped "),
+                              value=incoming.get("value"))
         finally:
             self.depth -= 1
             if top:
                 self.deadline = None
+                self.interrupted = None
                 if self.guarded:
                     self.objects.clear()      # what student code was handed expires with the call
         error = incoming.get("error")

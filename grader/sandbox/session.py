@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -66,7 +67,7 @@ class Zygote:
             raise RuntimeError("the fork server died")
         return json.loads(reply)
 
-    def spawn(self, workdir, hide, limits=None):
+    def spawn(self, workdir, hide, limits=None, leash=None):
         with self.lock:
             uid = next(self.uids)
         os.chown(workdir, uid, uid)
@@ -75,7 +76,7 @@ class Zygote:
         ours, theirs = socket.socketpair()
         reply = self._ask({"op": "spawn", "workdir": str(workdir), "hide": list(hide),
                            "limits": limits or {}, "uid": uid if os.geteuid() == 0 else None,
-                           "keep": [str(course.ROOT)]},
+                           "keep": [str(course.ROOT)], "leash": leash},
                           [theirs.fileno()])
         theirs.close()
         return ours, reply["pid"]
@@ -95,7 +96,7 @@ class Session:
     """One confined worker with a private copy of one submission."""
 
     def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0,
-                 restore=None):
+                 restore=None, leash=None):
         self.zygote = zygote
         self.workdir = Path(tempfile.mkdtemp(prefix="grader-work-"))
         shutil.copytree(submission, self.workdir, dirs_exist_ok=True, symlinks=True,
@@ -111,12 +112,14 @@ class Session:
                 shutil.copyfile(original, self.workdir / name)
                 self.restored.append(name)
         os.chmod(self.workdir, 0o700)
-        sock, self.pid = zygote.spawn(self.workdir, hide, limits)
+        sock, self.pid = zygote.spawn(self.workdir, hide, limits, leash)
         self.endpoint = Endpoint(sock, "g", guarded=True)
         self.endpoint.default_timeout = timeout
         self.endpoint.on_died = self._died
         self.endpoint.on_timeout = self.kill
+        self.endpoint.on_interrupt = self.interrupt
         self.death = None
+        self.interrupts = 0         # calls stopped by a time limit that the worker survived
 
     @property
     def alive(self):
@@ -133,6 +136,17 @@ class Session:
             else:
                 self.death = f"crashed: the process exited (code {status.get('code')})"
         return self.death
+
+    def interrupt(self):
+        """Ask the worker to stop the student code it runs (SIGUSR1: worker.Worker._interrupt)."""
+        if self.death is not None:
+            return False
+        try:
+            os.kill(self.pid, signal.SIGUSR1)
+        except OSError:
+            return False
+        self.interrupts += 1
+        return True
 
     def kill(self):
         if self.death is None:

@@ -7,11 +7,23 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
+import signal
 import sys
+import time
 
 from .endpoint import Endpoint
 
 OUTPUT_LIMIT = 100_000          # characters of text output kept per cell
+
+
+class TimeLimitExceeded(KeyboardInterrupt):
+    """Raised inside student code the grader stopped, as Jupyter's interrupt raises
+    KeyboardInterrupt (not an Exception: an `except Exception` in a loop does not swallow it)."""
+
+
+def _is_student(filename, workdir):
+    return filename.startswith(workdir + os.sep) or filename.startswith("<ipython-input")
 
 
 class ParamHolder:
@@ -24,12 +36,67 @@ class ParamHolder:
 
 
 class Worker(Endpoint):
-    def __init__(self, sock, workdir):
+    def __init__(self, sock, workdir, leash=None):
         super().__init__(sock, "w", guarded=False, namespace={"__name__": "__main__"})
-        self.workdir = workdir
+        self.workdir = os.path.realpath(workdir)
         self.shell = None
         if workdir not in sys.path:
             sys.path.insert(0, workdir)
+        self.leash = leash          # seconds a function that hung before may run from then on
+        self.hung = {}              # code object -> its name, of the functions that hung
+        self.watched = {}           # frame of such a function -> when it was first seen running
+        signal.signal(signal.SIGUSR1, self._interrupt)
+
+    # --- stopping student code --------------------------------------------------------------
+    def _student_frame(self, frame):
+        """The innermost frame of student code, or None when the worker's own code is running
+        (it must finish its message; the grader kills the process if it does not reply)."""
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if f"{os.sep}grader{os.sep}sandbox{os.sep}" in filename:
+                return None
+            if _is_student(filename, self.workdir):
+                return frame
+            frame = frame.f_back
+        return None
+
+    @staticmethod
+    def _where(frame):
+        place = frame.f_code.co_filename.rsplit(os.sep, 1)[-1]
+        place = "a notebook cell" if place.startswith("<ipython-input") else place
+        name = frame.f_code.co_qualname
+        return f"at line {frame.f_lineno} of {place}" + \
+            ("" if name == "<module>" else f", in {name}")
+
+    def _interrupt(self, signum, frame):
+        """SIGUSR1 from the grader: its time limit ran out. Stop the student code where it is;
+        the function it was in gets only `leash` seconds per call from now on (on a later call
+        it would most likely hang again, and cost a whole time limit each time)."""
+        student = self._student_frame(frame)
+        if student is None:
+            return
+        if student.f_code.co_name != "<module>" and self.leash:
+            self.hung[student.f_code] = student.f_code.co_qualname
+            signal.signal(signal.SIGALRM, self._tick)
+            signal.setitimer(signal.ITIMER_REAL, 0.25, 0.25)
+        raise TimeLimitExceeded(f"stopped {self._where(student)}")
+
+    def _tick(self, signum, frame):
+        now = time.monotonic()
+        running, inner = {}, None
+        walk = frame
+        while walk is not None:
+            if walk.f_code in self.hung:
+                running[walk] = self.watched.get(walk, now)
+                inner = inner or walk
+            walk = walk.f_back
+        self.watched = running
+        if inner is None or self._student_frame(frame) is None:
+            return
+        if any(now - started > self.leash for started in running.values()):
+            self.watched = {}
+            raise TimeLimitExceeded(f"{self.hung[inner.f_code]} ran past a time limit earlier "
+                                    f"and was stopped after {self.leash:g} s this time")
 
     # --- loading the submission -------------------------------------------------------------
     def op_import(self, message):
@@ -104,6 +171,6 @@ class Worker(Endpoint):
         return [ParamHolder([a.copy() for a in arrays]) for arrays in message["arrays"]]
 
 
-def serve(sock, workdir):
+def serve(sock, workdir, leash=None):
     sys.stdout = io.StringIO()      # stray prints must not reach the grader's terminal
-    Worker(sock, workdir).serve_forever()
+    Worker(sock, workdir, leash).serve_forever()

@@ -50,7 +50,7 @@ def _child(conn, request):
         traceback.print_exc()
         os._exit(70)
     try:
-        serve(conn, request["workdir"])
+        serve(conn, request["workdir"], request.get("leash"))
     finally:
         os._exit(0)
 
