@@ -2,6 +2,7 @@
 code reach only what it was handed, the worker is confined, and failures are reported."""
 import os
 import socket
+import subprocess
 import textwrap
 import time
 
@@ -241,3 +242,21 @@ def test_another_copy_of_the_course_elsewhere_is_invisible(zygote, tmp_path):
         session.close()
         shutil.rmtree(copy, ignore_errors=True)
     assert "found []" in out and "imports ok" in out, out
+
+
+def test_copies_left_by_a_killed_run_are_swept(tmp_path):
+    from grader.sandbox.session import WORK_PREFIX, sweep_workdirs
+    dead = _a_dead_pid()
+    left = tmp_path / f"{WORK_PREFIX}{dead}-abc"
+    ours = tmp_path / f"{WORK_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "grader-work-notapid"
+    for path in (left, ours, other):
+        (path / "sub").mkdir(parents=True)
+    assert sweep_workdirs(tmp_path) == 1
+    assert not left.exists() and ours.exists() and other.exists()
+
+
+def _a_dead_pid():
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid

@@ -42,10 +42,27 @@ def hidden_paths(extra=()):
                              root / ".git", course.BUILD, *map(Path, extra)) if p.is_dir()]
 
 
+WORK_PREFIX = "grader-work-"     # + the grading process's pid: the sweep knows whose it is
+
+
+def sweep_workdirs(folder=None):
+    """Remove the private copies left by grading runs that were killed (SIGKILL skips the
+    clean-up); returns how many. A copy whose run is still alive is kept."""
+    removed = 0
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
+        pid = path.name[len(WORK_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 class Zygote:
     """One fork server per grading run; thread-safe."""
 
     def __init__(self):
+        sweep_workdirs()
         ours, theirs = socket.socketpair()
         env = single_threaded_env()
         env["GRADER_ZYGOTE_FD"] = str(theirs.fileno())
@@ -98,7 +115,7 @@ class Session:
     def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0,
                  restore=None, leash=None):
         self.zygote = zygote
-        self.workdir = Path(tempfile.mkdtemp(prefix="grader-work-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
         shutil.copytree(submission, self.workdir, dirs_exist_ok=True, symlinks=True,
                         ignore=shutil.ignore_patterns("*.ipynb_checkpoints"))
         self.dropped_links = []     # never follow a link: it could point at the reference
