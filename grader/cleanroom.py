@@ -84,9 +84,9 @@ def statements(source: str) -> list[str]:
 
 def _left_out(unit, error):
     """What a reload leaves out after `unit` (cell,) or (cell, statement) hung or crashed."""
-    if len(unit) > 1 or isinstance(error, Timeout):
-        return unit if len(unit) > 1 else unit[0]
-    return ("crashed", unit[0])
+    if len(unit) > 1:
+        return unit
+    return unit[0] if isinstance(error, Timeout) else ("crashed", unit[0])
 
 
 def hidden_module(assignment):
@@ -188,6 +188,7 @@ class Grader:
                                          timeout=self._cell_budget(deadline))
             except (Timeout, Died) as error:
                 what = f"this cell {error.student_message}"
+                skip.add(_left_out((index,), error))
                 if getattr(error, "alive", False) and isinstance(error.value, dict):
                     outputs = [o for o in error.value.get("outputs", [])
                                if o.get("output_type") != "error"]
@@ -197,7 +198,6 @@ class Grader:
                     cell["outputs"] = outputs + [{"output_type": "error", "ename": "Timeout",
                                                   "evalue": what, "traceback": []}]
                     graded.events.append(f"notebook cell {index}: {what}; it was interrupted")
-                    skip.add(_left_out((index,), error))
                     if notebooks.is_test(cell):
                         graded.in_kernel[notebooks.meta(cell)["grade_id"]] = False
                     continue
@@ -205,7 +205,6 @@ class Grader:
                                     "evalue": what, "traceback": []}]
                 graded.events.append(f"notebook cell {index}: {what}; the cells after it were "
                                      "not run")
-                skip.add(_left_out((index,), error))
                 return
             except RemoteError as error:     # the cell runner itself was broken by the cell
                 result = {"outputs": [{"output_type": "error", "ename": error.type_name,

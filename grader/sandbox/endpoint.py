@@ -51,6 +51,12 @@ class Died(Exception):
         self.student_message = how
 
 
+def place_of(filename: str) -> str:
+    """Where student code lives, as a student would name it: a file, or a notebook cell."""
+    name = filename.rsplit("/", 1)[-1]
+    return "a notebook cell" if name.startswith("<ipython-input") else name
+
+
 def _plain(value):
     """May this value cross to the student process by value?"""
     if value is None or isinstance(value, (bool, int, float, str, np.ndarray, np.generic)):
@@ -182,8 +188,7 @@ class Endpoint:
             frames = traceback.extract_tb(error.__traceback__)
             frame = next((f for f in reversed(frames) if "grader/sandbox" not in f.filename),
                          frames[-1] if frames else None)
-            place = frame.filename.rsplit("/", 1)[-1] if frame else ""
-            place = "a notebook cell" if place.startswith("<ipython-input") else place
+            place = place_of(frame.filename) if frame else ""
             where = f"line {frame.lineno} of {place}" if frame else ""
             return {"reply": True, "error": {"type": type(error).__name__,
                                              "message": str(error)[:2000], "where": where}}

@@ -136,7 +136,7 @@ class Session:
         self.endpoint.on_timeout = self.kill
         self.endpoint.on_interrupt = self.interrupt
         self.death = None
-        self.interrupts = 0         # calls stopped by a time limit that the worker survived
+        self.interrupts = 0         # interrupts sent (a call ran past its time limit)
 
     @property
     def alive(self):

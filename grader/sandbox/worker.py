@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from .endpoint import Endpoint
+from .endpoint import Endpoint, place_of
 
 OUTPUT_LIMIT = 100_000          # characters of text output kept per cell
 
@@ -62,10 +62,8 @@ class Worker(Endpoint):
 
     @staticmethod
     def _where(frame):
-        place = frame.f_code.co_filename.rsplit(os.sep, 1)[-1]
-        place = "a notebook cell" if place.startswith("<ipython-input") else place
         name = frame.f_code.co_qualname
-        return f"at line {frame.f_lineno} of {place}" + \
+        return f"at line {frame.f_lineno} of {place_of(frame.f_code.co_filename)}" + \
             ("" if name == "<module>" else f", in {name}")
 
     def _interrupt(self, signum, frame):
