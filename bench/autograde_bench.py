@@ -7,7 +7,7 @@ each timed end to end as its own subprocess:
 * nbgrader: `nbgrader autograde <assignment> --force` in course dir A (sequential, as nbgrader
   runs), with the repository's nbgrader_config.py and the cell timeout overridden to the bench's
   cell budget;
-* grader:   grader.autograde.autograde(B, jobs=<cores + 1>, force=True, budget=Budget(cell=<budget>))
+* grader:   grader.autograde.autograde(B, jobs=<cores>, force=True, budget=Budget(cell=<budget>))
   in course dir B (clean-room verification is always on: it has no switch);
 * floor:    every submission's code cells as one plain `python script.py` in a copy of the
   submission folder, sequentially, one process each (each pays its own imports).
@@ -436,7 +436,8 @@ def main(argv=None):
     parser.add_argument("--cell-timeout", type=int, default=30,
                         help="per-cell budget in seconds for all three (default 30)")
     parser.add_argument("--jobs", type=int, default=grading.default_jobs(),
-                        help="grader's parallel workers (default: one more than the cores)")
+                        help="grader's submissions computing at once (default: the cores, "
+                             "as grader autograde)")
     parser.add_argument("--keep", action="store_true", help="keep the course dirs and floor "
                         "scripts (default: remove them, keep logs and results.json)")
     parser.add_argument("--out", type=Path, default=course.BUILD / "bench")
@@ -613,8 +614,8 @@ def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dic
                               f"submissions other than the expected {honest:g}")
         say("  honest = the exact expected score (a ceiling for the hostile kinds); ungraded = "
             "nbgrader left no graded notebook; above = scored more than honest (fooled)")
-        say(f"\nMedian seconds per submission by kind, {aid} (last repeat; grader: wall time "
-            f"inside its pool of {args.jobs}, concurrent; nbgrader: gaps between its outputs):")
+        say(f"\nMedian seconds per submission by kind, {aid} (last repeat; grader: wall time, "
+            f"{args.jobs} computing at once; nbgrader: gaps between its outputs):")
         say(f"  {'kind':<18} {'nbgrader':>9} {'grader':>9} {'floor':>9}")
         for kind in [k for k in MIX if k in p.values()]:
             m = results_kinds[f"{aid}/{kind}"]["median_seconds"]

@@ -161,11 +161,8 @@ def outcome_of(assignment, student, graded, manual) -> Outcome:
 
 
 def default_jobs() -> int:
-    """One worker more than there are cores. A submission alternates between its worker (the
-    student's code) and this process (the checks), and some of it is waiting (a sleeping cell, a
-    check running into its time limit): with one per core, a core idles meanwhile. Measured on
-    2 cores, 12 submissions (bench class): 2 jobs 69-74 s, 3 jobs 56-58 s, 4 jobs 58 s."""
-    return (os.cpu_count() or 1) + 1
+    """One submission computing per core (grader.sandbox.gate lends the core of one that waits)."""
+    return os.cpu_count() or 1
 
 
 def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=False,
@@ -174,6 +171,7 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
 
     from .cleanroom import Budget, Grader
     budget = budget or Budget()
+    from .sandbox.gate import CoreGate
     from .sandbox.session import Zygote
 
     root = Path(root)
@@ -209,17 +207,23 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
         from tqdm import tqdm
         bar = tqdm(total=len(todo), unit="submission", desc="grading", leave=False)
     zygote = Zygote()
+    gate = CoreGate(jobs)
     failures = 0
     try:
-        with threadpool_limits(1), ThreadPoolExecutor(max_workers=jobs) as pool:
+        # twice as many in flight as compute: room for those that wait (a sleeping cell)
+        with threadpool_limits(1), ThreadPoolExecutor(max_workers=2 * jobs) as pool:
             releases = {a.id: notebooks.load(root / "release" / a.id / a.notebook)
                         for a in assignments}
 
             def grade(assignment, folder):
-                started = time.perf_counter()
-                graded = Grader(assignment, releases[assignment.id], zygote, budget,
-                                course_root=root).grade(folder)
-                return graded, time.perf_counter() - started
+                gate.acquire()
+                try:
+                    started = time.perf_counter()
+                    graded = Grader(assignment, releases[assignment.id], zygote, budget,
+                                    course_root=root, gate=gate).grade(folder)
+                    return graded, time.perf_counter() - started
+                finally:
+                    gate.release()
 
             futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}
             for future in as_completed(futures):
@@ -262,7 +266,9 @@ def add_arguments(parser):
     parser.add_argument("assignments", nargs="*")
     parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
-    parser.add_argument("--jobs", type=int, help="parallel workers (default: one more than the cores)")
+    parser.add_argument("--jobs", type=int,
+                        help="submissions computing at once (default: the number of cores; "
+                             "one that waits lends its core to the next)")
     parser.add_argument("--force", action="store_true",
                         help="regrade submissions that are already graded and unchanged")
 

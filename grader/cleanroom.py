@@ -101,11 +101,12 @@ class Grader:
     """Grades submissions of one assignment; one instance per thread of the pool."""
 
     def __init__(self, assignment: course.Assignment, release_nb: dict, zygote,
-                 budget: Budget = Budget(), course_root=None):
+                 budget: Budget = Budget(), course_root=None, gate=None):
         self.assignment = assignment
         self.release_nb = release_nb
         self.zygote = zygote
         self.budget = budget
+        self.gate = gate
         self.limits = {"memory": budget.memory, "cpu": int(budget.submission) + 60}
         self.tests = notebooks.test_points(release_nb)
         self.hidden = hidden_module(assignment)
@@ -119,7 +120,7 @@ class Grader:
     def _session(self, folder, graded):
         session = Session(self.zygote, folder, hide=self.hide, limits=self.limits,
                           timeout=self.budget.check, restore=self.released_modules,
-                          leash=self.budget.leash)
+                          leash=self.budget.leash, gate=self.gate)
         events = [f"{link} is a symbolic link: links are never followed, it was ignored"
                   for link in session.dropped_links]
         events += [f"{name} was not submitted (or was a link): the released version, with "

@@ -20,6 +20,9 @@ from . import protocol
 from .protocol import Ref
 
 
+POLL = 0.25     # seconds between on_wait calls while a reply is awaited
+
+
 class RemoteError(Exception):
     """Student code raised; carries its type name and where it was raised."""
 
@@ -81,6 +84,8 @@ class Endpoint:
         self.on_interrupt = None     # () -> bool: ask the other end to stop what it runs
         self.grace = 2.0             # seconds an interrupted call has to reply before a kill
         self.interrupted = None      # the time limit whose interrupt is pending, else None
+        self.on_wait = None          # () -> None: called every POLL s while a reply is awaited
+        self.on_done = None          # () -> None: called when a top-level call has ended
 
     # -- references ------------------------------------------------------------------------
     def export(self, obj) -> Ref:
@@ -110,8 +115,13 @@ class Endpoint:
         while True:
             if self.deadline is not None:
                 remaining = self.deadline[0] - time.monotonic()
-                if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                if remaining <= 0:
                     self._timed_out()
+                    continue
+                wait = min(remaining, POLL) if self.on_wait else remaining
+                if not select.select([self.sock], [], [], wait)[0]:
+                    if self.on_wait:
+                        self.on_wait()
                     continue
                 self.sock.settimeout(self.grace)
             else:
@@ -163,6 +173,8 @@ class Endpoint:
                 self.interrupted = None
                 if self.guarded:
                     self.objects.clear()      # what student code was handed expires with the call
+                if self.on_done:
+                    self.on_done()
         error = incoming.get("error")
         if error:
             cls = RemoteAttributeError if error.get("type") == "AttributeError" else RemoteError

@@ -113,7 +113,7 @@ class Session:
     """One confined worker with a private copy of one submission."""
 
     def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0,
-                 restore=None, leash=None):
+                 restore=None, leash=None, gate=None):
         self.zygote = zygote
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
         shutil.copytree(submission, self.workdir, dirs_exist_ok=True, symlinks=True,
@@ -135,6 +135,9 @@ class Session:
         self.endpoint.on_died = self._died
         self.endpoint.on_timeout = self.kill
         self.endpoint.on_interrupt = self.interrupt
+        if gate is not None:        # its core is lent while the worker waits (gate.py)
+            watcher = gate.watcher(self.pid)
+            self.endpoint.on_wait, self.endpoint.on_done = watcher.poll, watcher.settle
         self.death = None
         self.interrupts = 0         # interrupts sent (a call ran past its time limit)
 

@@ -1,0 +1,96 @@
+"""The core gate: one computing submission per core, a waiting one lends its core."""
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from grader.sandbox.gate import CoreGate, Watcher, cpu_seconds
+from grader.sandbox.session import Session, Zygote, hidden_paths
+
+
+def _take_in_thread(gate, order, name, **kwargs):
+    thread = threading.Thread(target=lambda: (gate.acquire(**kwargs), order.append(name)))
+    thread.start()
+    time.sleep(0.1)                       # queued before the next one
+    return thread
+
+
+def test_tokens_are_handed_out_in_order_and_a_returning_submission_goes_first():
+    gate, order = CoreGate(1), []
+    assert gate.acquire(blocking=False)
+    threads = [_take_in_thread(gate, order, "a"), _take_in_thread(gate, order, "b"),
+               _take_in_thread(gate, order, "back", first=True)]
+    assert order == [] and not gate.acquire(blocking=False)
+    for expected in (["back"], ["back", "a"], ["back", "a", "b"]):
+        gate.release()
+        time.sleep(0.1)
+        assert order == expected
+    gate.release()
+    assert gate.acquire(blocking=False)
+    for thread in threads:
+        thread.join(1)
+
+
+def _child(code):
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)])
+
+
+def _watch(gate, process, seconds):
+    watcher = Watcher(gate, process.pid)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        watcher.poll()
+        time.sleep(0.25)
+    return watcher
+
+
+def test_a_sleeping_worker_lends_its_core_and_takes_it_back_when_it_computes():
+    gate = CoreGate(1)
+    gate.acquire()
+    process = _child("import time\ntime.sleep(2.5)\nend = time.time() + 30\n"
+                     "while time.time() < end: pass")
+    try:
+        watcher = _watch(gate, process, 2.0)
+        assert watcher.lending and gate.lent == 1
+        assert gate.acquire(blocking=False)       # the lent core is free for another one ...
+        gate.release()
+        end = time.monotonic() + 2.5
+        while watcher.lending and time.monotonic() < end:   # ... until it computes again
+            watcher.poll()
+            time.sleep(0.25)
+        assert not watcher.lending and not gate.acquire(blocking=False)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_computing_worker_keeps_its_core():
+    gate = CoreGate(1)
+    gate.acquire()
+    process = _child("import time\nend = time.time() + 30\nwhile time.time() < end: pass")
+    try:
+        watcher = _watch(gate, process, 2.0)
+        assert not watcher.lending and gate.lent == 0 and not gate.acquire(blocking=False)
+        assert cpu_seconds(process.pid) > 1.0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_session_lends_while_a_cell_sleeps_and_holds_the_core_again_after(tmp_path):
+    zygote, gate = Zygote(), CoreGate(1)
+    gate.acquire()
+    (tmp_path / "layers.py").write_text("")
+    session = Session(zygote, tmp_path, hide=hidden_paths(), timeout=20, gate=gate)
+    try:
+        session.request("run_cell", source="import time\ntime.sleep(2)")
+        assert gate.lent == 1
+        assert not gate.acquire(blocking=False)   # the thread holds it again
+        session.request("run_cell", source="import time\nend = time.time() + 2\n"
+                                              "while time.time() < end: pass")
+        assert gate.lent == 1                     # a computing cell lends nothing
+    finally:
+        session.close()
+        zygote.close()
+    assert cpu_seconds(session.pid) is None       # gone: nothing to read
