@@ -160,6 +160,23 @@ def outcome_of(assignment, student, graded, manual) -> Outcome:
     return outcome
 
 
+def expected_cost(assignment: course.Assignment, folder: Path) -> int:
+    """How much code a submission runs, in bytes: the notebook's code cells and the modules.
+    Grading the biggest first (longest processing time first) leaves small ones to fill the
+    cores at the end of a batch, instead of one long submission running alone."""
+    size = 0
+    for name in assignment.modules:
+        path = folder / name
+        size += path.stat().st_size if path.is_file() and not path.is_symlink() else 0
+    try:
+        nb = json.loads((folder / assignment.notebook).read_text())
+        size += sum(len("".join(cell.get("source", ""))) for cell in nb.get("cells", [])
+                    if isinstance(cell, dict) and cell.get("cell_type") == "code")
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    return size
+
+
 def default_jobs() -> int:
     """One submission computing per core (grader.sandbox.gate lends the core of one that waits)."""
     return os.cpu_count() or 1
@@ -202,6 +219,7 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
         todo.append((assignment, student, folder))
     if len(outcomes):
         log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
+    todo.sort(key=lambda item: -expected_cost(item[0], item[2]))
     bar = None
     if progress and todo:
         from tqdm import tqdm

@@ -131,17 +131,17 @@ class Grader:
     def _cell_budget(self, deadline):
         return min(self.budget.cell, max(1.0, deadline - time.monotonic()))
 
-    def _fresh(self, folder, nb, graded, skip, deadline):
-        """A new worker with the definitions loaded: every code cell but the tests, the
-        hand-graded ones and those that hung (`skip` holds their index: a hang costs its budget
-        each time). A cell that crashed the process is run a statement at a time, and the
+    def _fresh(self, folder, nb, graded, skip, deadline, upto=None):
+        """A new worker with the definitions loaded: every code cell (before `upto`) but the
+        tests, the hand-graded ones and those that hung (`skip` holds their index: a hang costs
+        its budget each time). A cell that crashed the process is run a statement at a time, and the
         statement that crashes is left out from then on (`skip` holds ("crashed", cell) and
         (cell, statement)): an import that kills the process costs that import, not the imports
         and definitions around it."""
         for _ in range(MAX_RESTARTS):
             session = self._session(folder, graded)
             units = []
-            for index, cell in enumerate(nb["cells"]):
+            for index, cell in enumerate(nb["cells"][:upto]):
                 if cell["cell_type"] != "code" or index in skip or notebooks.is_test(cell) \
                         or notebooks.is_manual(cell):
                     continue
@@ -177,48 +177,74 @@ class Grader:
         return self._session(folder, graded)
 
     # -- the notebook run -------------------------------------------------------------------
-    def _run_notebook(self, session, nb, graded, skip, deadline):
-        """Execute every code cell in order. A cell that runs past its time is interrupted and
-        the notebook goes on, as in Jupyter; one that crashes the process ends the run (the
-        checks reload the definitions). What a reload must leave out goes into `skip`."""
-        for index, cell in enumerate(nb["cells"]):
-            if cell["cell_type"] != "code":
-                continue
-            try:
-                result = session.request("run_cell", source=notebooks.source(cell),
-                                         timeout=self._cell_budget(deadline))
-            except (Timeout, Died) as error:
-                what = f"this cell {error.student_message}"
-                skip.add(_left_out((index,), error))
-                if getattr(error, "alive", False) and isinstance(error.value, dict):
-                    outputs = [o for o in error.value.get("outputs", [])
-                               if o.get("output_type") != "error"]
-                    stopped = next((o["evalue"] for o in error.value.get("outputs", [])
-                                    if o.get("ename") == "TimeLimitExceeded"), "")
-                    what += f" ({stopped})" if stopped else ""
-                    cell["outputs"] = outputs + [{"output_type": "error", "ename": "Timeout",
-                                                  "evalue": what, "traceback": []}]
-                    graded.events.append(f"notebook cell {index}: {what}; it was interrupted")
+    def _run_notebook(self, session, folder, nb, graded, skip, deadline):
+        """Execute every code cell in order and return the session it ends in. A cell that runs
+        past its time is interrupted and the notebook goes on, as in Jupyter. One that crashes
+        the process costs its outputs: a new worker loads the definitions of the cells up to it
+        (of that cell, every statement but the one that crashes) and the run goes on, so the hand-graded cells after it still have their outputs
+        (up to MAX_RESTARTS times). What a reload must leave out goes into `skip`."""
+        restarts = 0
+        try:
+            for index, cell in enumerate(nb["cells"]):
+                if cell["cell_type"] != "code":
+                    continue
+                if time.monotonic() > deadline:
+                    graded.events.append(f"notebook cell {index} and the cells after it were "
+                                         "not run: the submission used up its time budget")
+                    return session
+                try:
+                    result = session.request("run_cell", source=notebooks.source(cell),
+                                             timeout=self._cell_budget(deadline))
+                except (Timeout, Died) as error:
+                    what = f"this cell {error.student_message}"
+                    skip.add(_left_out((index,), error))
                     if notebooks.is_test(cell):
                         graded.in_kernel[notebooks.meta(cell)["grade_id"]] = False
+                    if getattr(error, "alive", False) and isinstance(error.value, dict):
+                        outputs = [o for o in error.value.get("outputs", [])
+                                   if o.get("output_type") != "error"]
+                        stopped = next((o["evalue"] for o in error.value.get("outputs", [])
+                                        if o.get("ename") == "TimeLimitExceeded"), "")
+                        what += f" ({stopped})" if stopped else ""
+                        cell["outputs"] = outputs + [{"output_type": "error",
+                                                      "ename": "Timeout", "evalue": what,
+                                                      "traceback": []}]
+                        graded.events.append(f"notebook cell {index}: {what}; it was "
+                                             "interrupted")
+                        continue
+                    cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
+                                        "evalue": what, "traceback": []}]
+                    session.close()
+                    if restarts == MAX_RESTARTS:
+                        graded.events.append(f"notebook cell {index}: {what}; the cells after "
+                                             "it were not run (too many crashes)")
+                        return session
+                    restarts += 1
+                    graded.events.append(f"notebook cell {index}: {what}; a new process "
+                                         "loaded the cells up to it and the run went on")
+                    # up to and with it: of the crashed cell, all but the statement that crashes
+                    session = self._fresh(folder, nb, graded, skip, deadline, upto=index + 1)
                     continue
-                cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
-                                    "evalue": what, "traceback": []}]
-                graded.events.append(f"notebook cell {index}: {what}; the cells after it were "
-                                     "not run")
-                return
-            except RemoteError as error:     # the cell runner itself was broken by the cell
-                result = {"outputs": [{"output_type": "error", "ename": error.type_name,
-                                       "evalue": str(error), "traceback": []}], "error": "x"}
-            cell["outputs"] = result["outputs"]
-            if notebooks.is_test(cell):
-                graded.in_kernel[notebooks.meta(cell)["grade_id"]] = result["error"] is None
-            elif result["error"] and notebooks.meta(cell).get("locked"):
-                # given code fails only because of the student's (an import of their module)
-                error = next((o for o in result["outputs"] if o["output_type"] == "error"), {})
-                graded.events.append(
-                    f"the given cell {notebooks.meta(cell).get('grade_id', index)} raised "
-                    f"{error.get('ename', result['error'])}: {error.get('evalue', '')[:300]}")
+                except RemoteError as error:     # the cell runner itself was broken by the cell
+                    result = {"outputs": [{"output_type": "error", "ename": error.type_name,
+                                           "evalue": str(error), "traceback": []}],
+                              "error": "x"}
+                cell["outputs"] = result["outputs"]
+                if notebooks.is_test(cell):
+                    graded.in_kernel[notebooks.meta(cell)["grade_id"]] = \
+                        result["error"] is None
+                elif result["error"] and notebooks.meta(cell).get("locked"):
+                    # given code fails only because of the student's (an import of their module)
+                    error = next((o for o in result["outputs"] if o["output_type"] == "error"),
+                                 {})
+                    graded.events.append(
+                        f"the given cell {notebooks.meta(cell).get('grade_id', index)} raised "
+                        f"{error.get('ename', result['error'])}: "
+                        f"{error.get('evalue', '')[:300]}")
+            return session
+        except BaseException:
+            session.close()
+            raise
 
     # -- the clean room ---------------------------------------------------------------------
     def grade(self, folder: Path) -> Graded:
@@ -234,7 +260,7 @@ class Grader:
         session = self._session(folder, graded)
         skip = set()
         try:
-            self._run_notebook(session, nb, graded, skip, deadline)
+            session = self._run_notebook(session, folder, nb, graded, skip, deadline)
             for check_id, points in self.tests.items():
                 if time.monotonic() > deadline:
                     graded.scores[check_id] = (0.0, points)
@@ -265,8 +291,7 @@ class Grader:
         if result.passed:
             return
         graded.hidden[check_id] = result.message
-        if not session.alive or session.interrupts > interrupts \
-                or "TimeLimitExceeded" in result.message:
+        if result.stopped or not session.alive or session.interrupts > interrupts:
             # the student's code crashed or hung inside the check: that, not a comparison with
             # the reference, is the reason, and saying so reveals nothing
             graded.public[check_id] = result.message

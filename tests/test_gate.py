@@ -94,3 +94,35 @@ def test_a_session_lends_while_a_cell_sleeps_and_holds_the_core_again_after(tmp_
         session.close()
         zygote.close()
     assert cpu_seconds(session.pid) is None       # gone: nothing to read
+
+
+def test_bigger_submissions_are_expected_to_cost_more_and_nothing_breaks_the_estimate(tmp_path):
+    """The batch starts the biggest first (autograde sorts by expected_cost)."""
+    import json
+
+    from grader import course
+    from grader.autograde import expected_cost
+    assignment = course.get("a3_neural_network")
+    module = next(iter(assignment.modules))
+
+    def submission(name, cells, module_text="x = 1\n"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / module).write_text(module_text)
+        if cells is not None:
+            (folder / assignment.notebook).write_text(json.dumps({"cells": [
+                {"cell_type": "code", "source": source} for source in cells]
+                + [{"cell_type": "markdown", "source": "not code " * 1000}]}))
+        return folder
+
+    small = expected_cost(assignment, submission("small", ["a = 1"]))
+    big = expected_cost(assignment, submission("big", ["a = 1", "b = 2\n" * 100]))
+    assert big > small > 0
+    assert expected_cost(assignment, submission("no_notebook", None)) == len("x = 1\n")
+    corrupt = submission("corrupt", [])
+    (corrupt / assignment.notebook).write_text("{not json")
+    assert expected_cost(assignment, corrupt) == len("x = 1\n")
+    linked = submission("linked", [])
+    (linked / module).unlink()
+    (linked / module).symlink_to("/dev/zero")
+    assert expected_cost(assignment, linked) == 0

@@ -260,3 +260,22 @@ def _a_dead_pid():
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+def test_only_a_stop_in_student_code_marks_a_result_stopped():
+    """The clean room shows a stopped check's message as it is (it quotes only the student's
+    own error); a comparison's message is never shown, whatever text it contains."""
+    from grader.nncheck.results import call, failed, guarded
+
+    def raising(error):
+        def body():
+            call("Dense.forward", lambda: (_ for _ in ()).throw(error))
+        return guarded("dense_forward", 1, body)
+
+    assert raising(Timeout(5)).stopped
+    assert raising(Died("crashed: the process was killed by SIGSEGV")).stopped
+    assert raising(RemoteError("TimeLimitExceeded", "stopped at line 3 of layers.py")).stopped
+    assert not raising(RemoteError("ValueError", "TimeLimitExceeded")).stopped
+    assert not raising(ValueError("TimeLimitExceeded")).stopped
+    assert not guarded("dense_forward", 1,
+                       lambda: failed("dense_forward", "TimeLimitExceeded; expected 0.5")).stopped

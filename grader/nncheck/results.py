@@ -18,6 +18,8 @@ class CheckResult:
     message: str
     details: dict = field(default_factory=dict)
     max_points: float = 0.0
+    stopped: bool = False  # the student's code hung, crashed or was stopped in it: the message
+    #                        says that (and quotes only the student's own error), no comparison
 
     def __bool__(self):
         return self.passed
@@ -178,7 +180,11 @@ def guarded(name, points, body):
     try:
         result = body()
     except StudentError as error:
-        return failed(name, str(error), points)
+        result = failed(name, str(error), points)
+        cause = error.__cause__
+        result.stopped = hasattr(cause, "student_message") or \
+            getattr(cause, "type_name", "") == "TimeLimitExceeded"
+        return result
     except Exception as error:  # a check must never crash the caller
         return failed(name, f"could not be checked: {type(error).__name__}: {error}", points)
     result.max_points = points

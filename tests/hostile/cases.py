@@ -213,6 +213,7 @@ def sys_exit_in_layer(sub):
 
 def os_exit_in_cell(sub):
     sub.add_cell("import os\nos._exit(0)", after="max_gate")
+    sub.add_cell("print('ran after the crash, with', MaxGate.__name__)", after="copy_gate")
 
 
 def sys_exit_in_cell(sub):
@@ -803,9 +804,11 @@ CASES = [
          "sys.exit in LeakyReLU.forward is an exception like any other: leaky_relu is lost",
          reason="LeakyReLU.forward raised SystemExit"),
     Case("os_exit_in_cell", A2, "correct", os_exit_in_cell, full(A2),
-         "os._exit(0) in a cell of the student's own kills the kernel; the definitions are "
-         "reloaded without it and every check still runs",
-         reason="exited (code 0); the cells after it were not run"),
+         "os._exit(0) in a cell of the student's own kills the kernel; a new process loads the "
+         "cells up to it (of that one, all but the statement that crashes), the notebook run goes on (a later cell sees MaxGate) and every "
+         "check still runs",
+         reason="exited (code 0); a new process loaded the cells up to it and the run went on",
+         shows="ran after the crash, with MaxGate"),
     Case("sys_exit_in_cell", A2, "correct", sys_exit_in_cell, full(A2),
          "sys.exit / exit() in cells: IPython reports SystemExit and goes on, as in Jupyter",
          shows="SystemExit"),
