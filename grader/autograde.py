@@ -160,6 +160,9 @@ def outcome_of(assignment, student, graded, manual) -> Outcome:
     return outcome
 
 
+ESTIMATE_MAX_BYTES = 10 * 2 ** 20
+
+
 def expected_cost(assignment: course.Assignment, folder: Path) -> int:
     """How much code a submission runs, in bytes: the notebook's code cells and the modules.
     Grading the biggest first (longest processing time first) leaves small ones to fill the
@@ -168,8 +171,11 @@ def expected_cost(assignment: course.Assignment, folder: Path) -> int:
     for name in assignment.modules:
         path = folder / name
         size += path.stat().st_size if path.is_file() and not path.is_symlink() else 0
+    path = folder / assignment.notebook
     try:
-        nb = json.loads((folder / assignment.notebook).read_text())
+        if path.is_symlink() or path.stat().st_size > ESTIMATE_MAX_BYTES:
+            return size            # not worth parsing here (structure.rebuild reports it)
+        nb = json.loads(path.read_text())
         size += sum(len("".join(cell.get("source", ""))) for cell in nb.get("cells", [])
                     if isinstance(cell, dict) and cell.get("cell_type") == "code")
     except (OSError, ValueError, TypeError, AttributeError):
