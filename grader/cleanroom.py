@@ -134,10 +134,10 @@ class Grader:
     def _fresh(self, folder, nb, graded, skip, deadline, upto=None):
         """A new worker with the definitions loaded: every code cell (before `upto`) but the
         tests, the hand-graded ones and those that hung (`skip` holds their index: a hang costs
-        its budget each time). A cell that crashed the process is run a statement at a time, and the
-        statement that crashes is left out from then on (`skip` holds ("crashed", cell) and
-        (cell, statement)): an import that kills the process costs that import, not the imports
-        and definitions around it."""
+        its budget each time). A cell that crashed the process is run a statement at a time,
+        and the statement that crashes is left out from then on (`skip` holds ("crashed", cell)
+        and (cell, statement)): an import that kills the process costs that import, not the
+        imports and definitions around it."""
         for _ in range(MAX_RESTARTS):
             session = self._session(folder, graded)
             units = []
@@ -177,74 +177,52 @@ class Grader:
         return self._session(folder, graded)
 
     # -- the notebook run -------------------------------------------------------------------
-    def _run_notebook(self, session, folder, nb, graded, skip, deadline):
-        """Execute every code cell in order and return the session it ends in. A cell that runs
-        past its time is interrupted and the notebook goes on, as in Jupyter. One that crashes
-        the process costs its outputs: a new worker loads the definitions of the cells up to it
-        (of that cell, every statement but the one that crashes) and the run goes on, so the hand-graded cells after it still have their outputs
-        (up to MAX_RESTARTS times). What a reload must leave out goes into `skip`."""
-        restarts = 0
-        try:
-            for index, cell in enumerate(nb["cells"]):
-                if cell["cell_type"] != "code":
-                    continue
-                if time.monotonic() > deadline:
-                    graded.events.append(f"notebook cell {index} and the cells after it were "
-                                         "not run: the submission used up its time budget")
-                    return session
-                try:
-                    result = session.request("run_cell", source=notebooks.source(cell),
-                                             timeout=self._cell_budget(deadline))
-                except (Timeout, Died) as error:
-                    what = f"this cell {error.student_message}"
-                    skip.add(_left_out((index,), error))
-                    if notebooks.is_test(cell):
-                        graded.in_kernel[notebooks.meta(cell)["grade_id"]] = False
-                    if getattr(error, "alive", False) and isinstance(error.value, dict):
-                        outputs = [o for o in error.value.get("outputs", [])
-                                   if o.get("output_type") != "error"]
-                        stopped = next((o["evalue"] for o in error.value.get("outputs", [])
-                                        if o.get("ename") == "TimeLimitExceeded"), "")
-                        what += f" ({stopped})" if stopped else ""
-                        cell["outputs"] = outputs + [{"output_type": "error",
-                                                      "ename": "Timeout", "evalue": what,
-                                                      "traceback": []}]
-                        graded.events.append(f"notebook cell {index}: {what}; it was "
-                                             "interrupted")
-                        continue
+    def _run_notebook(self, session, nb, graded, skip, deadline, start=0):
+        """Execute the code cells from `start` on, in order. A cell that runs past its time is
+        interrupted and the notebook goes on, as in Jupyter. One that crashes the process ends
+        this call: it returns (index, what happened) for `grade` to restart the worker and go
+        on after it; None when the run is over. What a reload must leave out goes into `skip`."""
+        for index, cell in enumerate(nb["cells"]):
+            if index < start or cell["cell_type"] != "code":
+                continue
+            if time.monotonic() > deadline:
+                graded.events.append(f"notebook cell {index} and the cells after it were not "
+                                     "run: the submission used up its time budget")
+                return None
+            try:
+                result = session.request("run_cell", source=notebooks.source(cell),
+                                         timeout=self._cell_budget(deadline))
+            except (Timeout, Died) as error:
+                what = f"this cell {error.student_message}"
+                skip.add(_left_out((index,), error))
+                if notebooks.is_test(cell):
+                    graded.in_kernel[notebooks.meta(cell)["grade_id"]] = False
+                if not (getattr(error, "alive", False) and isinstance(error.value, dict)):
                     cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
                                         "evalue": what, "traceback": []}]
-                    session.close()
-                    if restarts == MAX_RESTARTS:
-                        graded.events.append(f"notebook cell {index}: {what}; the cells after "
-                                             "it were not run (too many crashes)")
-                        return session
-                    restarts += 1
-                    graded.events.append(f"notebook cell {index}: {what}; a new process "
-                                         "loaded the cells up to it and the run went on")
-                    # up to and with it: of the crashed cell, all but the statement that crashes
-                    session = self._fresh(folder, nb, graded, skip, deadline, upto=index + 1)
-                    continue
-                except RemoteError as error:     # the cell runner itself was broken by the cell
-                    result = {"outputs": [{"output_type": "error", "ename": error.type_name,
-                                           "evalue": str(error), "traceback": []}],
-                              "error": "x"}
-                cell["outputs"] = result["outputs"]
-                if notebooks.is_test(cell):
-                    graded.in_kernel[notebooks.meta(cell)["grade_id"]] = \
-                        result["error"] is None
-                elif result["error"] and notebooks.meta(cell).get("locked"):
-                    # given code fails only because of the student's (an import of their module)
-                    error = next((o for o in result["outputs"] if o["output_type"] == "error"),
-                                 {})
-                    graded.events.append(
-                        f"the given cell {notebooks.meta(cell).get('grade_id', index)} raised "
-                        f"{error.get('ename', result['error'])}: "
-                        f"{error.get('evalue', '')[:300]}")
-            return session
-        except BaseException:
-            session.close()
-            raise
+                    return index, what
+                outputs = [o for o in error.value.get("outputs", [])
+                           if o.get("output_type") != "error"]
+                stopped = next((o["evalue"] for o in error.value.get("outputs", [])
+                                if o.get("ename") == "TimeLimitExceeded"), "")
+                what += f" ({stopped})" if stopped else ""
+                cell["outputs"] = outputs + [{"output_type": "error", "ename": "Timeout",
+                                              "evalue": what, "traceback": []}]
+                graded.events.append(f"notebook cell {index}: {what}; it was interrupted")
+                continue
+            except RemoteError as error:     # the cell runner itself was broken by the cell
+                result = {"outputs": [{"output_type": "error", "ename": error.type_name,
+                                       "evalue": str(error), "traceback": []}], "error": "x"}
+            cell["outputs"] = result["outputs"]
+            if notebooks.is_test(cell):
+                graded.in_kernel[notebooks.meta(cell)["grade_id"]] = result["error"] is None
+            elif result["error"] and notebooks.meta(cell).get("locked"):
+                # given code fails only because of the student's (an import of their module)
+                error = next((o for o in result["outputs"] if o["output_type"] == "error"), {})
+                graded.events.append(
+                    f"the given cell {notebooks.meta(cell).get('grade_id', index)} raised "
+                    f"{error.get('ename', result['error'])}: {error.get('evalue', '')[:300]}")
+        return None
 
     # -- the clean room ---------------------------------------------------------------------
     def grade(self, folder: Path) -> Graded:
@@ -260,7 +238,22 @@ class Grader:
         session = self._session(folder, graded)
         skip = set()
         try:
-            session = self._run_notebook(session, folder, nb, graded, skip, deadline)
+            crashed, restarts = self._run_notebook(session, nb, graded, skip, deadline), 0
+            while crashed is not None:
+                # a crash costs that cell's outputs: a new worker loads the cells up to it (of
+                # that cell, every statement but the one that crashes) and the run goes on, so
+                # the hand-graded cells after it still have their outputs
+                index, what = crashed
+                session.close()
+                if restarts == MAX_RESTARTS:
+                    graded.events.append(f"notebook cell {index}: {what}; the cells after it "
+                                         "were not run (too many crashes)")
+                    break
+                restarts += 1
+                graded.events.append(f"notebook cell {index}: {what}; a new process loaded "
+                                     "the cells up to it and the run went on")
+                session = self._fresh(folder, nb, graded, skip, deadline, upto=index + 1)
+                crashed = self._run_notebook(session, nb, graded, skip, deadline, index + 1)
             for check_id, points in self.tests.items():
                 if time.monotonic() > deadline:
                     graded.scores[check_id] = (0.0, points)

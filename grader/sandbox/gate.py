@@ -34,7 +34,6 @@ class CoreGate:
     back after lending it goes first: it is half done)."""
 
     def __init__(self, cores: int):
-        self.cores = cores
         self._free = cores
         self._waiting = collections.deque()
         self._lock = threading.Lock()
@@ -60,9 +59,6 @@ class CoreGate:
                 self._waiting.popleft().release()
             else:
                 self._free += 1
-
-    def watcher(self, pid: int) -> "Watcher":
-        return Watcher(self, pid)
 
 
 class Watcher:

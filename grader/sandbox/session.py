@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import course
 from .endpoint import Died, Endpoint, Timeout
+from .gate import Watcher
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 BASE_UID = 61000                # workers get uids from here: no two share files or signals
@@ -136,7 +137,7 @@ class Session:
         self.endpoint.on_timeout = self.kill
         self.endpoint.on_interrupt = self.interrupt
         if gate is not None:        # its core is lent while the worker waits (gate.py)
-            watcher = gate.watcher(self.pid)
+            watcher = Watcher(gate, self.pid)
             self.endpoint.on_wait, self.endpoint.on_done = watcher.poll, watcher.settle
         self.death = None
         self.interrupts = 0         # interrupts sent (a call ran past its time limit)
