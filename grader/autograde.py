@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, notebooks
-from .nbgrader_api import api_for, gradebook
 
 RESULTS_FILE = "grader_results.json"
 
@@ -123,6 +122,8 @@ def store(root: Path, assignment: course.Assignment, student: str, folder: Path,
           outcome: Outcome):
     """Into nbgrader's gradebook and autograded/ folder, as `nbgrader autograde` would."""
     import nbformat
+
+    from .nbgrader_api import gradebook
     with gradebook(root) as gb:
         gb.update_or_create_student(student)
         stamp = _timestamp(folder)
@@ -164,13 +165,20 @@ ESTIMATE_MAX_BYTES = 10 * 2 ** 20
 
 
 def expected_cost(assignment: course.Assignment, folder: Path) -> int:
-    """How much code a submission runs, in bytes: the notebook's code cells and the modules.
+    """How much code a submission runs, in bytes: the notebook's code cells and the modules
+    (one that does not compile runs nothing, and the cells that use it fail at once).
     Grading the biggest first (longest processing time first) leaves small ones to fill the
     cores at the end of a batch, instead of one long submission running alone."""
     size = 0
     for name in assignment.modules:
         path = folder / name
-        size += path.stat().st_size if path.is_file() and not path.is_symlink() else 0
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= ESTIMATE_MAX_BYTES:
+            source = path.read_bytes()
+            try:
+                compile(source, name, "exec", dont_inherit=True)
+                size += len(source)
+            except (SyntaxError, ValueError):
+                pass
     path = folder / assignment.notebook
     try:
         if path.is_symlink() or path.stat().st_size > ESTIMATE_MAX_BYTES:
@@ -190,65 +198,82 @@ def default_jobs() -> int:
 
 def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=False,
               log=print, progress=True, budget=None) -> list[Outcome]:
-    from threadpoolctl import threadpool_limits
-
-    from .cleanroom import Budget, Grader
-    budget = budget or Budget()
-    from .sandbox.gate import CoreGate
     from .sandbox.session import Zygote
 
     root = Path(root)
     assignments = ([course.get(a) for a in assignment_ids] if assignment_ids
                    else course.available())
+    zygote = Zygote()       # first: its imports (numpy, scipy, ...) overlap nbgrader's below
+    try:
+        outcomes, todo = _todo(root, assignments, students, force)
+        if outcomes:
+            log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
+        failures = _grade_all(root, assignments, todo, zygote, jobs or default_jobs(),
+                              budget, log, progress, outcomes)
+    finally:
+        zygote.close()
+    outcomes.sort(key=lambda o: (o.assignment, o.student))
+    if failures:
+        raise GradingFailed(f"{failures} submissions could not be graded", outcomes)
+    return outcomes
+
+
+def _todo(root, assignments, students, force):
+    """(outcomes of the submissions graded before and unchanged since, the rest to grade,
+    biggest first)."""
+    from .nbgrader_api import api_for, gradebook
     api_for(root)                           # PATH / kernels / config for nbgrader's API
     warnings.filterwarnings("ignore", message=".*not in session.*")
     with gradebook(root) as gb:
         known = {a.name for a in gb.assignments}
-    work = []
+    outcomes, todo = [], []
     for assignment in assignments:
         if assignment.id not in known:
             raise SystemExit(f"{assignment.id} has not been released in {root}: "
                              f"run `grader release --course-dir {root}` first")
         for student in students or submissions(root, assignment.id):
-            if (root / "submitted" / student / assignment.id).is_dir():
-                work.append((assignment, student))
-    jobs = jobs or default_jobs()
-    outcomes, todo = [], []
-    for assignment, student in work:
-        folder = root / "submitted" / student / assignment.id
-        path = record_path(root, assignment.id, student)
-        if not force and path.exists():
-            done = Outcome.from_record(json.loads(path.read_text()))
-            if done.fingerprint == fingerprint(folder):
-                outcomes.append(done)
+            folder = root / "submitted" / student / assignment.id
+            if not folder.is_dir():
                 continue
-        todo.append((assignment, student, folder))
-    if len(outcomes):
-        log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
+            path = record_path(root, assignment.id, student)
+            if not force and path.exists():
+                done = Outcome.from_record(json.loads(path.read_text()))
+                if done.fingerprint == fingerprint(folder):
+                    outcomes.append(done)
+                    continue
+            todo.append((assignment, student, folder))
     todo.sort(key=lambda item: -expected_cost(item[0], item[2]))
+    return outcomes, todo
+
+
+def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, outcomes):
+    """Grade `todo` in parallel, storing each as it finishes; returns how many failed."""
+    from threadpoolctl import threadpool_limits
+
+    from .cleanroom import Budget, Grader
+    from .sandbox.gate import CoreGate
+    budget = budget or Budget()
+    gate = CoreGate(jobs)
+    failures = 0
     bar = None
     if progress and todo:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), unit="submission", desc="grading", leave=False)
-    zygote = Zygote()
-    gate = CoreGate(jobs)
-    failures = 0
+    releases = {a.id: notebooks.load(root / "release" / a.id / a.notebook) for a in assignments}
+
+    def grade(assignment, folder):
+        gate.acquire()
+        try:
+            started = time.perf_counter()
+            graded = Grader(assignment, releases[assignment.id], zygote, budget,
+                            course_root=root, gate=gate).grade(folder)
+            return graded, time.perf_counter() - started
+        finally:
+            gate.release()
+
     try:
         # twice as many in flight as compute: room for those that wait (a sleeping cell)
         with threadpool_limits(1), ThreadPoolExecutor(max_workers=2 * jobs) as pool:
-            releases = {a.id: notebooks.load(root / "release" / a.id / a.notebook)
-                        for a in assignments}
-
-            def grade(assignment, folder):
-                gate.acquire()
-                try:
-                    started = time.perf_counter()
-                    graded = Grader(assignment, releases[assignment.id], zygote, budget,
-                                    course_root=root, gate=gate).grade(folder)
-                    return graded, time.perf_counter() - started
-                finally:
-                    gate.release()
-
             futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}
             for future in as_completed(futures):
                 assignment, student, folder = futures[future]
@@ -271,13 +296,9 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
                 log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} "
                     f"({outcome.status}{'; FLAGGED' if outcome.flags else ''})")
     finally:
-        zygote.close()
         if bar:
             bar.close()
-    outcomes.sort(key=lambda o: (o.assignment, o.student))
-    if failures:
-        raise GradingFailed(f"{failures} submissions could not be graded", outcomes)
-    return outcomes
+    return failures
 
 
 class GradingFailed(RuntimeError):

@@ -24,7 +24,6 @@ import zipfile
 from pathlib import Path
 
 from . import course, leaks, notebooks, stubs
-from .nbgrader_api import api_for
 
 REQUIREMENTS = """\
 # What a student needs to run the assignment and its self-checks.
@@ -125,6 +124,7 @@ def release(root: Path, assignment_ids=None, out: Path | None = None, log=print,
                    else course.available())
     if not assignments:
         raise ReleaseError("no assignment has a source notebook under assignments/")
+    from .nbgrader_api import api_for
     api = api_for(root)
     built, problems = [], []
     for assignment in assignments:

@@ -126,3 +126,6 @@ def test_bigger_submissions_are_expected_to_cost_more_and_nothing_breaks_the_est
     (linked / module).unlink()
     (linked / module).symlink_to("/dev/zero")
     assert expected_cost(assignment, linked) == 0
+    # a module that does not compile runs nothing
+    broken = expected_cost(assignment, submission("broken", ["a = 1"], "def f(:\n" * 50))
+    assert broken == len("a = 1") < small

@@ -137,6 +137,33 @@ def test_worker_cannot_fork_or_write_outside_its_copy(zygote, tmp_path):
     assert not os.path.exists("/tmp/escaped.txt")
 
 
+def test_autoreload_reloads_the_submission_and_skips_the_installed_libraries(zygote, tmp_path):
+    session = _session(zygote, tmp_path, "def answer():\n    return 1\n")
+    try:
+        _run(session, """
+            %load_ext autoreload
+            %autoreload 2
+            import layers
+        """)
+        before = _run(session, "print(layers.answer())")
+        _run(session, """
+            import os, time
+            with open("layers.py", "w") as f:
+                f.write("def answer():\\n    return 2\\n")
+            os.utime("layers.py", (time.time() + 5, time.time() + 5))
+        """)
+        after = _run(session, "print(layers.answer())")
+        skipped = _run(session, """
+            reloader = get_ipython().magics_manager.registry["AutoreloadMagics"]._reloader
+            print(sorted(m for m in ("numpy", "scipy.optimize", "layers")
+                         if m in reloader.skip_modules))
+        """)
+    finally:
+        session.close()
+    assert (before.strip(), after.strip()) == ("1", "2")
+    assert skipped.strip() == "['numpy', 'scipy.optimize']"
+
+
 def test_a_loop_is_interrupted_where_it_runs_and_the_worker_goes_on(zygote, tmp_path):
     session = _session(zygote, tmp_path, """
         import time

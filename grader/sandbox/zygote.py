@@ -20,7 +20,7 @@ from .worker import serve
 HEAVY = ("numpy", "scipy.optimize", "scipy.special", "sklearn.datasets",
          "sklearn.model_selection", "sklearn.metrics", "matplotlib", "matplotlib.pyplot",
          "IPython.core.interactiveshell", "IPython.utils.capture",
-         "matplotlib_inline.backend_inline")
+         "IPython.extensions.autoreload", "matplotlib_inline.backend_inline")
 
 
 def preload():
