@@ -570,6 +570,11 @@ def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dic
         f"{per['grader']:.2f} s vs {per['floor']:.2f} s)")
     say(f"  (CPU ratios, less sensitive to the shared machine: grader/nbgrader "
         f"{cpu['grader'] / cpu['nbgrader']:.3f}, grader/floor {cpu['grader'] / cpu['floor']:.3f})")
+    cores = os.cpu_count() or 1
+    busy = cpu["grader"] / (cores * wall["grader"])
+    bound = cpu["grader"] / (cores * wall["nbgrader"])
+    say(f"  (grader kept {busy:.0%} of the {cores} cores busy; with the CPU it spent, no schedule "
+        f"on {cores} cores could go below a ratio of {bound:.3f})")
 
     # -- scores and per-kind times ------------------------------------------------------------
     sanity, results_kinds = [], {}
@@ -636,6 +641,7 @@ def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dic
             "cell_timeout": args.cell_timeout, "jobs": args.jobs, "clean_room": True,
             "wall": wall, "cpu": cpu, "per_submission": per, "ratio_grader_nbgrader": ratio,
             "ratio_grader_floor_per_submission": floor_ratio,
+            "grader_cores_busy": busy, "ratio_bound_at_this_cpu": bound,
             "runs": {tool: [{"wall": t.wall, "cpu": t.cpu, "load": t.load, "note": t.note,
                              "other_cores": t.others}
                             for t in ts] for tool, ts in runs.items()},
