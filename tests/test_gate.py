@@ -129,3 +129,28 @@ def test_bigger_submissions_are_expected_to_cost_more_and_nothing_breaks_the_est
     # a module that does not compile runs nothing
     broken = expected_cost(assignment, submission("broken", ["a = 1"], "def f(:\n" * 50))
     assert broken == len("a = 1") < small
+
+
+def test_an_unreleased_assignment_is_refused_and_the_fork_server_it_started_exits(tmp_path):
+    """autograde starts the fork server before it reads the gradebook (their imports overlap):
+    the refusal must not leave it running."""
+    import pytest
+
+    from grader import autograde
+    from grader.sandbox import session
+
+    started = []
+    original = session.Zygote.__init__
+
+    def spy(self):
+        original(self)
+        started.append(self)        # held here: only close() can end it
+
+    session.Zygote.__init__ = spy
+    try:
+        with pytest.raises(SystemExit, match="has not been released"):
+            autograde.autograde(tmp_path, ["a3_neural_network"], progress=False,
+                                log=lambda *a: None)
+    finally:
+        session.Zygote.__init__ = original
+    assert len(started) == 1 and started[0].process.wait(timeout=10) is not None
