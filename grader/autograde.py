@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 import traceback
 import warnings
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course, notebooks
+from . import course, doctor, notebooks
 
 RESULTS_FILE = "grader_results.json"
 
@@ -37,6 +38,7 @@ class Outcome:
     seconds: float = 0.0
     hidden: dict = field(default_factory=dict)   # check id -> instructor-only message
     fingerprint: str = ""
+    isolation: str = ""                          # grader.sandbox.confine mode it ran in
 
     def to_record(self) -> dict:
         return {
@@ -50,6 +52,7 @@ class Outcome:
                                "hidden_message": self.hidden.get(check, "")}
                        for check, (score, maximum) in self.scores.items()},
             "manual": self.manual, "flags": self.flags, "events": self.events,
+            "isolation": self.isolation,
         }
 
     @classmethod
@@ -61,7 +64,7 @@ class Outcome:
                    record.get("manual", {}), record.get("flags", []), record.get("events", []),
                    record.get("seconds", 0.0),
                    {k: v["hidden_message"] for k, v in checks.items() if v.get("hidden_message")},
-                   record.get("fingerprint", ""))
+                   record.get("fingerprint", ""), record.get("isolation", ""))
 
     @property
     def total(self):
@@ -197,7 +200,9 @@ def default_jobs() -> int:
 
 
 def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=False,
-              log=print, progress=True, budget=None) -> list[Outcome]:
+              log=print, progress=True, budget=None, allow_weak=False) -> list[Outcome]:
+    """Raises doctor.IsolationRefused (before anything is written) where the clean room would
+    run without namespaces and `allow_weak` is not given."""
     from .sandbox.session import Zygote
 
     root = Path(root)
@@ -205,6 +210,9 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
                    else course.available())
     zygote = Zygote()       # first: its imports (numpy, scipy, ...) overlap nbgrader's below
     try:
+        isolation = doctor.check(zygote.probed, allow_weak)
+        if isolation == "weak":
+            log("WARNING: grading with weak isolation (no namespaces): every result says so")
         outcomes, todo = _todo(root, assignments, students, force)
         if outcomes:
             log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
@@ -288,6 +296,7 @@ def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, out
                                      notebooks.manual_points(releases[assignment.id]))
                 outcome.seconds = seconds
                 outcome.fingerprint = fingerprint(folder)
+                outcome.isolation = zygote.isolation
                 store(root, assignment, student, folder, graded, outcome)
                 save(root, outcome)         # last: the record marks the submission done
                 outcomes.append(outcome)
@@ -316,14 +325,25 @@ def add_arguments(parser):
                              "one that waits lends its core to the next)")
     parser.add_argument("--force", action="store_true",
                         help="regrade submissions that are already graded and unchanged")
+    add_isolation_argument(parser)
+
+
+def add_isolation_argument(parser):
+    parser.add_argument(doctor.WEAK_FLAG, action="store_true",
+                        help="where the machine allows no namespaces (see `grader doctor`), "
+                             "grade anyway with rlimits and the audit hook only; every result "
+                             "records it")
 
 
 def run(args) -> int:
     started = time.perf_counter()
     try:
         outcomes = autograde(args.course_dir, args.assignments or None, args.student or None,
-                             jobs=args.jobs, force=args.force)
+                             jobs=args.jobs, force=args.force, allow_weak=args.allow_weak_isolation)
         code = 0
+    except doctor.IsolationRefused as error:
+        print(f"grader autograde: {error}", file=sys.stderr)
+        return 2
     except GradingFailed as error:
         outcomes, code = error.outcomes, 1
         print(f"grader autograde: {error}")

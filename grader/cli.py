@@ -16,6 +16,7 @@ VERBS = {
     "report": "one HTML class report per assignment",
     "export": "grades as CSV (LMS import) or Gradescope results",
     "demo": "release, grade a demo class end to end, print the table",
+    "doctor": "which isolation this machine gives the clean room, and what is missing",
 }
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
 from . import autograde as grading
-from . import course, notebooks, release, samples, stubs
+from . import course, doctor, notebooks, release, samples, stubs
 
 SAMPLES = ("correct", "buggy", "syntax_error", "missing_notebook", "untouched_release")
 TIMESTAMP = "2026-11-23 12:00:00.000000 UTC"
@@ -79,9 +80,10 @@ def expected_score(kind: str, assignment: course.Assignment) -> float:
     return 0.0
 
 
-def grade_demo_class(root: Path, log=print):
+def grade_demo_class(root: Path, log=print, allow_weak=False):
     """Release, build the class, grade it; returns (outcomes, the unexpectedly scored ones)."""
     root = Path(root)
+    doctor.check(doctor.probe(), allow_weak)    # before anything is written
     if root.exists():
         shutil.rmtree(root)
     bundles = release.release(root, log=log)
@@ -89,7 +91,7 @@ def grade_demo_class(root: Path, log=print):
         assignment = course.get(bundle.name)
         for kind in SAMPLES:
             build_sample(kind, assignment, bundle, root / "submitted" / kind / assignment.id)
-    outcomes = grading.autograde(root, log=log)
+    outcomes = grading.autograde(root, log=log, allow_weak=allow_weak)
     log(grading.table(outcomes))
     wrong = [o for o in outcomes
              if abs(o.total - expected_score(o.student, course.get(o.assignment))) > 1e-9]
@@ -103,10 +105,15 @@ def grade_demo_class(root: Path, log=print):
 
 def add_arguments(parser):
     parser.add_argument("--course-dir", type=Path, default=course.BUILD / "demo")
+    grading.add_isolation_argument(parser)
 
 
 def run(args) -> int:
     started = time.perf_counter()
-    wrong = grade_demo_class(args.course_dir)[1]
+    try:
+        wrong = grade_demo_class(args.course_dir, allow_weak=args.allow_weak_isolation)[1]
+    except doctor.IsolationRefused as error:
+        print(f"grader demo: {error}", file=sys.stderr)
+        return 2
     print(f"total time {time.perf_counter() - started:.1f} s")
     return 1 if wrong else 0

@@ -13,7 +13,15 @@ from grader.sandbox import protocol
 from grader.sandbox.endpoint import Died, Endpoint, RemoteError, Timeout
 from grader.sandbox.session import Session, Zygote, hidden_paths
 
-ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="namespaces and uids need root")
+
+def _namespaces():
+    """Does this machine give the clean room namespaces (as root, or through user namespaces)?"""
+    from grader import doctor
+    return doctor.probe()["mode"] != "weak"
+
+
+NAMESPACES = pytest.mark.skipif(not _namespaces(), reason="this machine allows no namespaces "
+                                "(tests/test_isolation.py covers what happens then)")
 
 
 def test_arrays_round_trip_and_object_arrays_do_not():
@@ -96,7 +104,7 @@ def _run(session, source):
     return "".join(o.get("text", "") + o.get("evalue", "") for o in result["outputs"])
 
 
-@ROOT_ONLY
+@NAMESPACES
 def test_worker_sees_no_secret_and_no_network(zygote, tmp_path):
     session = _session(zygote, tmp_path)
     try:
@@ -116,7 +124,7 @@ def test_worker_sees_no_secret_and_no_network(zygote, tmp_path):
     assert "uid 0" not in out and "network PermissionError" in out
 
 
-@ROOT_ONLY
+@NAMESPACES
 def test_worker_cannot_fork_or_write_outside_its_copy(zygote, tmp_path):
     session = _session(zygote, tmp_path)
     try:
@@ -246,7 +254,7 @@ def test_student_exceptions_arrive_with_type_and_place(zygote, tmp_path):
         session.close()
 
 
-@ROOT_ONLY
+@NAMESPACES
 def test_another_copy_of_the_course_elsewhere_is_invisible(zygote, tmp_path):
     """Only the system, the Python installation, the repository and the worker's copy are
     visible: a second checkout (here in /srv) or anyone's files cannot be read."""
@@ -269,6 +277,62 @@ def test_another_copy_of_the_course_elsewhere_is_invisible(zygote, tmp_path):
         session.close()
         shutil.rmtree(copy, ignore_errors=True)
     assert "found []" in out and "imports ok" in out, out
+
+
+@NAMESPACES
+def test_workers_see_no_other_process_and_no_capability(zygote, tmp_path):
+    """Each worker is PID 2 of a PID namespace of its own: another worker, the grader and the
+    instructor's processes (and their command lines) are out of its sight and reach."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = _session(zygote, tmp_path / "a"), _session(zygote, tmp_path / "b")
+    try:
+        out = [_run(session, """
+            import os
+            print("pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), os.getpid())
+            print([line.split()[1] for line in open("/proc/self/status")
+                   if line.startswith(("CapEff", "CapPrm", "NoNewPrivs"))])
+        """) for session in (first, second)]
+        pids = (first.pid, second.pid)
+    finally:
+        first.close()
+        second.close()
+    for text in out:
+        assert "pids [1, 2] 2" in text, text
+        assert "['0000000000000000', '0000000000000000', '1']" in text, text
+    assert all(not os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+@NAMESPACES
+def test_scratch_space_is_private_and_bounded_and_the_repository_read_only(zygote, tmp_path):
+    from grader import course
+    from grader.sandbox.confine import DEFAULT_LIMITS
+    session = _session(zygote, tmp_path)
+    try:
+        out = _run(session, f"""
+            import os
+            block = b"x" * (8 << 20)
+            written = 0
+            try:
+                for number in range(64):        # files of 32 MiB: under the per-file limit
+                    with open(f"big{{number}}.bin", "wb") as handle:
+                        for _ in range(4):
+                            handle.write(block)
+                            handle.flush()
+                            written += len(block)
+            except OSError as error:
+                print("stopped", error.strerror)
+            print("written MiB", written >> 20)
+            print("repository writable", os.access({str(course.ROOT)!r}, os.W_OK))
+            print("run", os.listdir("/run"), "tmp", len(os.listdir("/tmp")))
+        """)
+    finally:
+        session.close()
+    assert "stopped No space left on device" in out, out
+    written = int(out.split("written MiB ")[1].split()[0])
+    assert written <= DEFAULT_LIMITS["scratch"] >> 20
+    assert "repository writable False" in out and "run ['lock']" in out
+    assert not list(tmp_path.glob("big*.bin"))          # nothing reached the host
 
 
 def test_copies_left_by_a_killed_run_are_swept(tmp_path):

@@ -1,51 +1,63 @@
-"""Confine the current (freshly forked) process before it runs student code.
+"""Confine a worker before it runs student code.
 
-As root: private mount and network namespaces (no network; only the system folders, the Python
-installation, the repository and the worker's copy of the submission are visible, and inside
-the repository the reference, the hidden tests and the sources are covered), a uid of its own
-(files, signals and the process limit then apply: no other process or thread can start), rlimits on memory, CPU, file size and open
-files, and an audit hook that refuses to start processes or open sockets. Without root the
-namespaces and uid are skipped and the audit hook also refuses to open the hidden paths.
+Three isolation modes, strongest first; the fork server uses the strongest this machine allows
+(`probe`), and grading with "weak" needs the instructor's explicit consent:
+
+- "root" (the grader runs as root): private mount, network, PID, IPC and UTS namespaces, and a
+  uid of its own per worker (its files, signals and process count are its own).
+- "userns" (an ordinary user, where unprivileged user namespaces are allowed): the same
+  namespaces inside a user namespace; the worker keeps the instructor's uid but has no
+  capabilities, sees no other process, and can write nothing but its own scratch space.
+- "weak" (neither): rlimits and the audit hook only (and a uid of its own as root).
+
+In both namespace modes the worker sees an allow-list view: the system folders, the Python
+installation, the repository (read-only, its secrets covered) and a size-bounded tmpfs holding
+its copy of the submission; every other folder is an empty tmpfs. It is PID 2 of its own PID
+namespace, whose PID 1 (`hold_namespace`) ends when the worker or the fork server ends, and the
+kernel then kills whatever else is left in the namespace.
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import resource
+import select
+import shutil
 import sys
+import time
 
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_RDONLY, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x1000, 0x4000, 0x40000
-MNT_DETACH = 0x2
+MODES = ("root", "userns", "weak")
 
-#: "processes" counts the tasks of the worker's own uid, threads included: 1 is the worker itself,
-#: so no fork, clone or thread can start -- also not through the primitives that raise no audit
-#: event (_posixsubprocess.fork_exec, behind multiprocessing's spawn and forkserver). The worker
-#: needs no thread (BLAS runs with one).
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 0x400, 0x800, 0x200000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+# statvfs flags of a mount that a user namespace may not clear on a bind remount
+LOCKED_FLAGS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+                (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
+                (os.ST_RELATIME, MS_RELATIME))
+
+#: "processes" counts the tasks of the worker's own uid (or, in a user namespace, of its uid in
+#: that namespace), threads included: the worker and its namespace's PID 1 already count 1 or
+#: 2, so no fork, clone or thread can start -- also not through the primitives that raise no
+#: audit event (_posixsubprocess.fork_exec). The worker needs no thread (BLAS runs with one).
+#: "scratch": bytes a worker may write, on top of its copy of the submission.
 DEFAULT_LIMITS = {"memory": 3 * 2 ** 30, "cpu": 600, "file_size": 64 * 2 ** 20, "files": 256,
-                  "processes": 1}
+                  "processes": 1, "scratch": 128 * 2 ** 20}
 
 BLOCKED_EVENTS = ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn",
                   "os.spawn", "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg",
                   "signal.pthread_kill", "socket.__new__", "socket.connect", "socket.bind",
                   "socket.getaddrinfo", "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle")
 
-
-def _libc():
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(libc, source, target, fstype, flags, data=None):
-    if libc.mount(source.encode() if source else None, target.encode(),
-                  fstype.encode() if fstype else None, flags,
-                  data.encode() if data else None) != 0:
-        raise OSError(ctypes.get_errno(), f"mount {source} {target}")
-
-
-SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# writable scratch folders: each a private tmpfs of its own (SCRATCH_SIZE) in a worker's view
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
+SCRATCH_SIZE = 16 * 2 ** 20
 # top-level folders a worker may see as they are: the system, nothing of anyone's files
-SYSTEM = {"proc", "sys", "dev", "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc",
-          "run"}
+SYSTEM = {"proc", "sys", "dev", "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"}
 # event -> positions of its arguments that are written (created, changed or removed)
 PATH_EVENTS = {"os.mkdir": (0,), "os.rmdir": (0,), "os.remove": (0,), "os.rename": (0, 1),
                "os.symlink": (1,), "os.link": (1,), "os.truncate": (0,), "os.chmod": (0,),
@@ -56,58 +68,166 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 DEVICES = ("/dev/null", "/dev/stdout", "/dev/stderr")
 
 
+class ConfinementError(OSError):
+    """A step of the confinement failed: the worker must not run."""
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+WHY = {"unshare": {28: "the limit on user namespaces is 0 here (user.max_user_namespaces)",
+                   1: "not permitted here (a sysctl, AppArmor or a container's seccomp policy)"}}
+
+
+def _check(result, what):
+    if result != 0:
+        number = ctypes.get_errno()
+        why = WHY.get(what, {}).get(number, "")
+        raise ConfinementError(number, f"{what}: {os.strerror(number)}" + (f": {why}" if why else ""))
+
+
+def _mount(libc, source, target, fstype, flags, data=None):
+    _check(libc.mount(source.encode() if source else None, target.encode(),
+                      fstype.encode() if fstype else None, flags,
+                      data.encode() if data else None), f"mount {target}")
+
+
 def _inside(path, folder):
     return (os.path.realpath(path) + os.sep).startswith(os.path.realpath(folder) + os.sep)
 
 
-def _covered():
-    """Every folder to cover: the non-system top-level folders (another checkout of the course,
-    someone's home, a data folder) and the shared scratch folders."""
-    top = [os.path.join("/", name) for name in os.listdir("/") if name not in SYSTEM
-           and os.path.isdir(os.path.join("/", name)) and not os.path.islink(os.path.join("/", name))]
-    return sorted(set(top) | {p for p in SCRATCH if os.path.isdir(p)}, key=len)
-
-
-def _allow_list(libc, keep):
-    """Show the worker only the system, the Python installation, the repository and its own
-    copy of the submission. Everything else outside the system folders is covered by an empty
-    tmpfs (world-writable for the scratch folders, so what it writes there stays private), and
-    the kept folders are bound back at their paths."""
-    covered = _covered()
-    wanted = []
-    for path in sorted({os.path.realpath(p) for p in keep}, key=len):
-        if any(_inside(path, c) for c in covered) and not any(_inside(path, w) for w, _ in wanted):
-            wanted.append((path, os.open(path, os.O_PATH | os.O_DIRECTORY)))
-    try:
-        for path in covered:
-            if any(_inside(path, c) for c in covered if c != path):
-                continue                        # /var/tmp lies under /var: covered with it
-            mode = "1777" if path in SCRATCH else "0755"
-            _mount(libc, "tmpfs", path, "tmpfs", 0, f"mode={mode},size=256m")
-        for path in SCRATCH:                     # a scratch folder under a covered one
-            if os.path.isdir(os.path.dirname(path)) and not os.path.isdir(path) \
-                    and any(_inside(path, c) for c in covered):
-                os.makedirs(path, mode=0o1777, exist_ok=True)
-                os.chmod(path, 0o1777)
-        for path, handle in wanted:
-            os.makedirs(path, exist_ok=True)
-            _mount(libc, f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
-    finally:
-        for _, handle in wanted:
-            os.close(handle)
-
-
-def _namespaces(hide, keep):
+# --- the namespaces (in the fork server's child, before the worker and its PID 1 fork) -------
+def unshare(mode, uid=None):
+    """Enter new namespaces: the next child forked is PID 1 of the new PID namespace. In
+    "userns" mode the process's uid and gid map to themselves (nothing else is mapped); as
+    root it first becomes `uid`, so that no worker runs as the owner of the system's files."""
+    if mode == "weak":
+        return
     libc = _libc()
-    if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "unshare")
-    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-        raise OSError(ctypes.get_errno(), "mount --make-rprivate /")
-    _allow_list(libc, keep)
-    for path in hide:
-        if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY,
-                                              b"size=4k") != 0:
-            raise OSError(ctypes.get_errno(), f"hide {path}")
+    if mode == "userns" and os.geteuid() == 0 and uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    uid, gid = os.geteuid(), os.getegid()
+    _check(libc.unshare(flags | (CLONE_NEWUSER if mode == "userns" else 0)), "unshare")
+    if mode == "userns":
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as handle:
+                handle.write(text)
+
+
+def _drop_capabilities(libc):
+    """No capability left, permitted or effective: in a user namespace the worker (and its
+    PID 1) would otherwise be able to undo the mounts that hide the instructor's files."""
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    _check(libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")
+
+
+def close_fds(keep=()):
+    """Silence stdin/stdout/stderr and close every other descriptor but `keep`: a forked child
+    must hold nothing of the fork server's (its control socket, another worker's socket)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    keep = sorted({0, 1, 2, *keep})
+    for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
+        os.closerange(low + 1, high)
+
+
+def hold_namespace(mode, fork_server):
+    """PID 1 of a worker's namespace: lives until the worker (PID 2) or the fork server ends;
+    when it ends, the kernel kills every process left in the namespace."""
+    libc = _libc()
+    close_fds([fork_server])
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if mode == "userns":
+        _drop_capabilities(libc)
+    deadline = time.monotonic() + 30
+    while True:                     # the worker is forked right after this process
+        try:
+            worker = os.pidfd_open(2)
+            break
+        except ProcessLookupError:
+            if time.monotonic() > deadline:
+                os._exit(1)
+            time.sleep(0.001)
+    select.select([worker, fork_server], [], [])
+    os._exit(0)
+
+
+# --- the worker's view of the file system -------------------------------------------------
+def _covered():
+    """The top-level folders to cover: every non-system one (another checkout of the course,
+    someone's home, a data folder, /run with the user's sockets)."""
+    return sorted(os.path.join("/", name) for name in os.listdir("/")
+                  if name not in SYSTEM and os.path.isdir(os.path.join("/", name))
+                  and not os.path.islink(os.path.join("/", name)))
+
+
+def _locked_flags(path):
+    flags = os.statvfs(path).f_flag
+    return sum(ms for st, ms in LOCKED_FLAGS if flags & st)
+
+
+def _view(libc, workdir, hide, keep, scratch, uid):
+    """Mount the worker's view (see the module's docstring). Runs in the worker's own mount
+    namespace, with the privileges it then drops."""
+    _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE)
+    _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    kept = []
+    for path in sorted({os.path.realpath(p) for p in keep if os.path.isdir(p)}, key=len):
+        if not any(_inside(path, k) for k, _ in kept):
+            kept.append((path, os.open(path, os.O_PATH | os.O_DIRECTORY)))
+    copy = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+    covers = _covered()
+    try:
+        for path in covers:
+            mode = "1777" if path in SCRATCH else "0755"
+            _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
+                   f"mode={mode},size={SCRATCH_SIZE if path in SCRATCH else 2 ** 20}")
+        for path in SCRATCH:
+            if path in covers or not os.path.isdir(os.path.dirname(path)):
+                continue
+            if not os.path.isdir(path):
+                if not any(_inside(path, c) for c in covers):
+                    continue                # e.g. no /dev/mqueue: nothing to cover
+                os.makedirs(path, exist_ok=True)
+            _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
+                   f"mode=1777,size={SCRATCH_SIZE}")
+        for path, handle in kept:
+            os.makedirs(path, exist_ok=True)
+            source = f"/proc/self/fd/{handle}"
+            flags = _locked_flags(source)
+            _mount(libc, source, path, None, MS_BIND | MS_REC)
+            _mount(libc, None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
+        os.makedirs(workdir, exist_ok=True)
+        owner = f",uid={uid},gid={uid}" if uid is not None else ""
+        _mount(libc, "tmpfs", workdir, "tmpfs", MS_NOSUID | MS_NODEV,
+               f"mode=0700,size={scratch}{owner}")
+        shutil.copytree(f"/proc/self/fd/{copy}", workdir, symlinks=True, dirs_exist_ok=True)
+        if uid is not None:
+            for folder, dirs, files in os.walk(workdir):
+                for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+                    os.chown(name, uid, uid, follow_symlinks=False)
+        for path in hide:
+            if os.path.isdir(path):
+                _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY, "size=4k")
+        for path in covers:
+            if path not in SCRATCH:
+                _mount(libc, None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    finally:
+        os.close(copy)
+        for _, handle in kept:
+            os.close(handle)
 
 
 def _rlimits(limits):
@@ -148,31 +268,65 @@ def _audit(workdir, hide, isolated):
     sys.addaudithook(hook)
 
 
-def confine(workdir, hide=(), limits=None, uid=None, keep=()):
-    """Apply every restriction that this machine allows; returns the list of those skipped.
-    `keep`: folders the worker must still reach (besides its copy and the Python it runs)."""
+def kept_paths(root):
+    """What a worker must still reach besides its copy: the repository and every folder Python
+    imports from (a virtualenv, the base installation, a user site-packages)."""
+    paths = {str(root), sys.prefix, sys.base_prefix}
+    paths |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    return sorted(p for p in paths if p and os.path.isdir(p) and os.path.realpath(p) != "/")
+
+
+def confine(workdir, mode, hide=(), limits=None, uid=None, keep=()):
+    """Apply every restriction of `mode` to this (freshly forked) process, or raise
+    ConfinementError. `keep`: folders the worker must still reach besides its copy."""
     limits = {**DEFAULT_LIMITS, **(limits or {})}
-    skipped = []
+    libc = _libc()
     os.setsid()
-    isolated = False
-    if os.geteuid() == 0:
-        try:
-            _namespaces(hide, [workdir, sys.prefix, sys.base_prefix, *keep])
-            isolated = True
-        except OSError as error:
-            skipped.append(f"namespaces ({error})")
+    if mode == "weak":
+        libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)      # its parent is the fork server
     else:
-        skipped.append("namespaces (not root)")
+        scratch = limits["scratch"] + _size(workdir)
+        _view(libc, workdir, hide, keep, scratch, uid if mode == "root" else None)
     os.chdir(workdir)
     _rlimits(limits)
     if os.geteuid() == 0 and uid is not None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
-    elif os.geteuid() == 0:
-        skipped.append("separate uid")
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    if mode == "userns":
+        _drop_capabilities(libc)
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     os.environ.update(HOME=workdir, IPYTHONDIR=os.path.join(workdir, ".ipython"),
                       MPLCONFIGDIR=os.path.join(workdir, ".matplotlib"), MPLBACKEND="Agg")
-    _audit(workdir, hide, isolated)
-    return skipped
+    _audit(workdir, hide, mode != "weak")
+
+
+def _size(folder):
+    return sum(os.path.getsize(os.path.join(path, name)) for path, _, names in os.walk(folder)
+               for name in names if not os.path.islink(os.path.join(path, name)))
+
+
+def describe(mode):
+    """(what a mode gives, what it lacks), one line each, for `grader doctor`."""
+    namespaces = ["mount namespace: only the system, Python and the repository (read-only, "
+                  "secrets covered) are visible", "network namespace: no network",
+                  "PID namespace: no other process is visible or reachable",
+                  "IPC namespace: no shared memory with other processes",
+                  f"private size-bounded scratch space (+{DEFAULT_LIMITS['scratch'] >> 20} MiB "
+                  "over the submission)"]
+    common = ["rlimits: memory, CPU time, file size, open files",
+              "audit hook: no process, socket or library loading; writes only in its copy"]
+    if mode == "root":
+        return namespaces + ["a uid of its own per worker; no other process can start"] + \
+            common, []
+    if mode == "userns":
+        return namespaces + ["user namespace: no capabilities; no other process can start"] + \
+            common, ["a uid of its own per worker needs root (workers are kept apart by "
+                     "namespaces instead)"]
+    return common, ["no namespaces: a worker can see the machine's files and network, and the "
+                    "processes of the same user"]
+
+
+def machine():
+    return f"{platform.system()} {platform.release()}, uid {os.geteuid()}"

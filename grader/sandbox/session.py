@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from .. import course
+from .confine import kept_paths
 from .endpoint import Died, Endpoint, Timeout
 from .gate import Watcher
 
@@ -59,25 +60,50 @@ def sweep_workdirs(folder=None):
     return removed
 
 
-class Zygote:
-    """One fork server per grading run; thread-safe."""
+def worker_uids():
+    """Uids for workers as root: unused by anyone, inside what this (maybe user-namespaced)
+    root can map, and different from another run's (its leftovers are not ours)."""
+    low, high = BASE_UID, BASE_UID + 130000
+    try:
+        with open("/proc/self/uid_map") as handle:
+            ranges = [tuple(map(int, line.split())) for line in handle if line.strip()]
+        first, _, length = max(ranges, key=lambda r: r[2])
+        if not first <= low < high <= first + length - 1:       # e.g. a container's 65536
+            low, high = first + length // 2, first + length - 2
+    except (OSError, ValueError):
+        pass
+    start = low + (os.getpid() * 997) % max(1, (high - low) // 2)
+    return iter(range(start, high))
 
-    def __init__(self):
+
+class IsolationError(RuntimeError):
+    """The clean room cannot be set up as asked."""
+
+
+class Zygote:
+    """One fork server per grading run; thread-safe. `isolation` is the strongest mode this
+    machine allows (grader.sandbox.confine), found by spawning a worker in each."""
+
+    def __init__(self, preload=True):
         sweep_workdirs()
-        ours, theirs = socket.socketpair()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # one message
+        self.lock = threading.Lock()
+        self.uids = worker_uids()
+        self.keep = kept_paths(course.ROOT)
         env = single_threaded_env()
         env["GRADER_ZYGOTE_FD"] = str(theirs.fileno())
+        env["GRADER_ZYGOTE_PROBE"] = json.dumps({"keep": self.keep, "uid": self._uid()})
         env["PYTHONPATH"] = os.pathsep.join([str(course.ROOT), env.get("PYTHONPATH", "")])
-        self.process = subprocess.Popen([sys.executable, "-m", "grader.sandbox.zygote"],
-                                        pass_fds=(theirs.fileno(),), env=env, cwd="/",
-                                        stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "grader.sandbox.zygote"] + ([] if preload else ["--no-preload"]),
+            pass_fds=(theirs.fileno(),), env=env, cwd="/", stdout=subprocess.DEVNULL)
         theirs.close()
         self.control = ours
-        self.lock = threading.Lock()
-        start = BASE_UID + (os.getpid() * 997) % 30000     # another run's leftovers differ
-        self.uids = iter(range(start, start + 100000))
+        self._probed = None
+        self.mode = None            # what spawn uses; None: the probed mode
 
     def _ask(self, request, fds=()):
+        self.probed                         # read first: it is the first message
         with self.lock:
             socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
             reply = self.control.recv(1 << 16)
@@ -85,18 +111,42 @@ class Zygote:
             raise RuntimeError("the fork server died")
         return json.loads(reply)
 
-    def spawn(self, workdir, hide, limits=None, leash=None):
+    @property
+    def probed(self):
+        """{"mode": the strongest mode that works here, "failed": {stronger mode: why not}}."""
         with self.lock:
-            uid = next(self.uids)
-        os.chown(workdir, uid, uid)
-        for path in Path(workdir).rglob("*"):
-            os.chown(path, uid, uid, follow_symlinks=False)
+            if self._probed is None:        # the fork server's first message
+                reply = self.control.recv(1 << 16)
+                if not reply:
+                    raise RuntimeError("the fork server died")
+                self._probed = json.loads(reply)
+        return self._probed
+
+    @property
+    def isolation(self):
+        return self.mode or self.probed["mode"]
+
+    def _uid(self):
+        with self.lock:
+            return next(self.uids) if os.geteuid() == 0 else None
+
+    def spawn(self, workdir, hide, limits=None, leash=None):
+        mode, uid = self.isolation, self._uid()
+        if mode != "root" and uid is not None:      # the worker reads its copy as `uid`
+            os.chown(workdir, uid, uid)
+            for path in Path(workdir).rglob("*"):
+                os.chown(path, uid, uid, follow_symlinks=False)
         ours, theirs = socket.socketpair()
-        reply = self._ask({"op": "spawn", "workdir": str(workdir), "hide": list(hide),
-                           "limits": limits or {}, "uid": uid if os.geteuid() == 0 else None,
-                           "keep": [str(course.ROOT)], "leash": leash},
-                          [theirs.fileno()])
-        theirs.close()
+        try:
+            reply = self._ask({"op": "spawn", "mode": mode, "workdir": str(workdir),
+                               "hide": list(hide), "limits": limits or {}, "uid": uid,
+                               "keep": self.keep, "leash": leash}, [theirs.fileno()])
+        finally:
+            theirs.close()
+        if "error" in reply:
+            ours.close()
+            raise IsolationError(f"the clean room could not be set up ({mode} isolation): "
+                                 f"{reply['error']}")
         return ours, reply["pid"]
 
     def reap(self, pid, kill=True):
