@@ -257,9 +257,10 @@ def test_student_exceptions_arrive_with_type_and_place(zygote, tmp_path):
 @NAMESPACES
 def test_another_copy_of_the_course_elsewhere_is_invisible(zygote, tmp_path):
     """Only the system, the Python installation, the repository and the worker's copy are
-    visible: a second checkout (here in /srv) or anyone's files cannot be read."""
+    visible: a second checkout (here in the grader's home) or anyone's files cannot be read."""
     import shutil
-    copy = f"/srv/grader-probe-{os.getpid()}"
+    from pathlib import Path
+    copy = f"{Path.home()}/grader-probe-{os.getpid()}"
     os.makedirs(f"{copy}/source_layers", exist_ok=True)
     with open(f"{copy}/source_layers/layers.py", "w") as f:
         f.write("SECRET = 1\n")
@@ -267,7 +268,8 @@ def test_another_copy_of_the_course_elsewhere_is_invisible(zygote, tmp_path):
     try:
         out = _run(session, f"""
             import glob
-            print("found", glob.glob("/srv/**/layers.py", recursive=True)
+            print("found", glob.glob({copy!r} + "/**/layers.py", recursive=True)
+                  + glob.glob("/srv/**/layers.py", recursive=True)
                   + glob.glob("/work/**/source_layers/*.py", recursive=True)
                   + glob.glob("/root/**/*.py", recursive=False))
             import numpy, IPython.core.oinspect    # what it needs is still there
