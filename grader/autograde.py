@@ -145,11 +145,43 @@ def store(root: Path, assignment: course.Assignment, student: str, folder: Path,
         gb.db.commit()
     dest = Path(root) / "autograded" / student / assignment.id
     dest.mkdir(parents=True, exist_ok=True)
-    for filename in assignment.modules:
-        if (folder / filename).is_file() and not (folder / filename).is_symlink():
-            (dest / filename).write_bytes((folder / filename).read_bytes())
     if graded.notebook is not None:
+        for path in graded_files(folder, assignment):
+            target = dest / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
         nbformat.write(nbformat.from_dict(graded.notebook), str(dest / assignment.notebook))
+
+
+KEPT_FILE_BYTES = 20 * 2 ** 20
+
+
+def graded_files(folder: Path, assignment) -> list[Path]:
+    """The submitted files a worker ran with, for staff to read beside the autograded notebook:
+    regular files (no link, no compiled code: grader.sandbox.session never runs them) but the
+    notebook itself, each up to KEPT_FILE_BYTES."""
+    from .sandbox.session import COMPILED, SKIPPED_NAMES
+    found = []
+    for path, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_NAMES]
+        for name in files:
+            file = Path(path) / name
+            if (file.is_symlink() or not file.is_file() or name.endswith(COMPILED)
+                    or file == folder / assignment.notebook
+                    or file.stat().st_size > KEPT_FILE_BYTES):
+                continue
+            found.append(file)
+    return sorted(found)
+
+
+def failed_outcome(assignment, student, release_nb, error: BaseException) -> Outcome:
+    """The record of a submission the grader itself failed on: zero, the reason, and a status
+    that makes the next run grade it again."""
+    why = f"{type(error).__name__}: {error}"[:500]
+    return Outcome(student, assignment.id, f"error: the grader failed on this submission "
+                   f"({why}); rerun to grade it again",
+                   {c: (0.0, p) for c, p in notebooks.test_points(release_nb).items()}, {},
+                   notebooks.manual_points(release_nb), [f"the grader failed: {why}"])
 
 
 def outcome_of(assignment, student, graded, manual) -> Outcome:
@@ -200,9 +232,11 @@ def default_jobs() -> int:
 
 
 def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=False,
-              log=print, progress=True, budget=None, allow_weak=False) -> list[Outcome]:
+              log=print, progress=True, budget=None, allow_weak=False,
+              isolation=None) -> list[Outcome]:
     """Raises doctor.IsolationRefused (before anything is written) where the clean room would
-    run without namespaces and `allow_weak` is not given."""
+    run without namespaces and `allow_weak` is not given. `isolation` forces a weaker mode than
+    the machine's best (bench/isolation_bench.py compares them)."""
     from .sandbox.session import Zygote
 
     root = Path(root)
@@ -210,8 +244,8 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
                    else course.available())
     zygote = Zygote()       # first: its imports (numpy, scipy, ...) overlap nbgrader's below
     try:
-        isolation = doctor.check(zygote.probed, allow_weak)
-        if isolation == "weak":
+        zygote.mode = isolation
+        if doctor.check({**zygote.probed, "mode": zygote.isolation}, allow_weak) == "weak":
             log("WARNING: grading with weak isolation (no namespaces): every result says so")
         outcomes, todo = _todo(root, assignments, students, force)
         if outcomes:
@@ -246,7 +280,7 @@ def _todo(root, assignments, students, force):
             path = record_path(root, assignment.id, student)
             if not force and path.exists():
                 done = Outcome.from_record(json.loads(path.read_text()))
-                if done.fingerprint == fingerprint(folder):
+                if done.fingerprint == fingerprint(folder) and not done.status.startswith("error"):
                     outcomes.append(done)
                     continue
             todo.append((assignment, student, folder))
@@ -258,7 +292,7 @@ def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, out
     """Grade `todo` in parallel, storing each as it finishes; returns how many failed."""
     from threadpoolctl import threadpool_limits
 
-    from .cleanroom import Budget, Grader
+    from .cleanroom import Budget, Graded, Grader
     from .sandbox.gate import CoreGate
     budget = budget or Budget()
     gate = CoreGate(jobs)
@@ -285,19 +319,24 @@ def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, out
             futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}
             for future in as_completed(futures):
                 assignment, student, folder = futures[future]
+                manual = notebooks.manual_points(releases[assignment.id])
                 try:
                     graded, seconds = future.result()
-                except Exception:
+                    outcome = outcome_of(assignment, student, graded, manual)
+                    outcome.seconds = seconds
+                    outcome.fingerprint = fingerprint(folder)
+                    outcome.isolation = zygote.isolation
+                    store(root, assignment, student, folder, graded, outcome)
+                except Exception as error:      # the grader's fault: this submission only
                     failures += 1
-                    log(f"{assignment.id} {student}: the grader failed, not recorded "
+                    log(f"{assignment.id} {student}: the grader failed, recorded as an error "
                         f"(rerun to retry):\n{traceback.format_exc()}")
-                    continue
-                outcome = outcome_of(assignment, student, graded,
-                                     notebooks.manual_points(releases[assignment.id]))
-                outcome.seconds = seconds
-                outcome.fingerprint = fingerprint(folder)
-                outcome.isolation = zygote.isolation
-                store(root, assignment, student, folder, graded, outcome)
+                    outcome = failed_outcome(assignment, student, releases[assignment.id], error)
+                    outcome.isolation = zygote.isolation
+                    try:
+                        store(root, assignment, student, folder, Graded(None), outcome)
+                    except Exception:           # noqa: BLE001  (the record still says why)
+                        log(f"{assignment.id} {student}: not in the gradebook either")
                 save(root, outcome)         # last: the record marks the submission done
                 outcomes.append(outcome)
                 if bar:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import ast
 import copy
 import importlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import course, notebooks, structure
-from .sandbox.endpoint import Died, RemoteError, Timeout
+from . import course, notebooks, sanitize, structure
+from .sandbox.endpoint import Died, Leash, RemoteError, Timeout
 from .sandbox.session import Session, hidden_paths
 
 MAX_RESTARTS = 6
@@ -60,6 +61,7 @@ class Graded:
     events: list = field(default_factory=list)
     flags: list = field(default_factory=list)
     findings: list = field(default_factory=list)
+    outputs: sanitize.Outputs = field(default_factory=sanitize.Outputs)   # kept within bounds
 
 
 def statements(source: str) -> list[str]:
@@ -87,6 +89,12 @@ def _left_out(unit, error):
     if len(unit) > 1:
         return unit
     return unit[0] if isinstance(error, Timeout) else ("crashed", unit[0])
+
+
+def linked(folder: Path) -> Path | None:
+    """The submission folder or the student's folder, if one is a symbolic link: a link to a
+    classmate's folder would grade their work as the linker's."""
+    return next((p for p in (folder, folder.parent) if p.is_symlink()), None)
 
 
 def hidden_module(assignment):
@@ -120,11 +128,15 @@ class Grader:
     def _session(self, folder, graded):
         session = Session(self.zygote, folder, hide=self.hide, limits=self.limits,
                           timeout=self.budget.check, restore=self.released_modules,
-                          leash=self.budget.leash, gate=self.gate)
+                          leash=self.budget.leash, gate=self.gate, hung=self.hung)
         events = [f"{link} is a symbolic link: links are never followed, it was ignored"
                   for link in session.dropped_links]
         events += [f"{name} was not submitted (or was a link): the released version, with "
                    "nothing implemented, was used" for name in session.restored]
+        events += [f"{name} was ignored: compiled code and special files are never run (the "
+                   "source files are what is graded)" for name in session.ignored]
+        events += [f"{name} was saved as UTF-16/UTF-32; it was read as such (Python itself "
+                   "reads only UTF-8: save it as UTF-8)" for name in session.transcoded]
         graded.events += [e for e in events if e not in graded.events]
         return session
 
@@ -201,9 +213,9 @@ class Grader:
                     cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
                                         "evalue": what, "traceback": []}]
                     return index, what
-                outputs = [o for o in error.value.get("outputs", [])
-                           if o.get("output_type") != "error"]
-                stopped = next((o["evalue"] for o in error.value.get("outputs", [])
+                given = graded.outputs.cell(error.value.get("outputs"))
+                outputs = [o for o in given if o["output_type"] != "error"]
+                stopped = next((o["evalue"] for o in given
                                 if o.get("ename") == "TimeLimitExceeded"), "")
                 what += f" ({stopped})" if stopped else ""
                 cell["outputs"] = outputs + [{"output_type": "error", "ename": "Timeout",
@@ -213,10 +225,13 @@ class Grader:
             except RemoteError as error:     # the cell runner itself was broken by the cell
                 result = {"outputs": [{"output_type": "error", "ename": error.type_name,
                                        "evalue": str(error), "traceback": []}], "error": "x"}
-            cell["outputs"] = result["outputs"]
+            if not isinstance(result, dict):    # the worker's own code is the student's too
+                result = {"outputs": [], "error": "MalformedResult"}
+            cell["outputs"] = graded.outputs.cell(result.get("outputs"))
+            result["outputs"] = cell["outputs"]
             if notebooks.is_test(cell):
-                graded.in_kernel[notebooks.meta(cell)["grade_id"]] = result["error"] is None
-            elif result["error"] and notebooks.meta(cell).get("locked"):
+                graded.in_kernel[notebooks.meta(cell)["grade_id"]] = result.get("error") is None
+            elif result.get("error") and notebooks.meta(cell).get("locked"):
                 # given code fails only because of the student's (an import of their module)
                 error = next((o for o in result["outputs"] if o["output_type"] == "error"), {})
                 graded.events.append(
@@ -224,17 +239,36 @@ class Grader:
                     f"{error.get('ename', result['error'])}: {error.get('evalue', '')[:300]}")
         return None
 
+    def _inert(self, nb):
+        """The rebuilt notebook as it may be run, stored and shown: valid Unicode, and every
+        cell that is not the release's own bounded, its HTML inert (grader.sanitize)."""
+        nb = sanitize.deep(copy.deepcopy(nb))
+        given = {notebooks.source(c) for c in self.release_nb["cells"]}
+        for cell in nb["cells"]:
+            if notebooks.source(cell) not in given:
+                cell["source"] = sanitize.cell_source(cell)
+        return nb
+
     # -- the clean room ---------------------------------------------------------------------
     def grade(self, folder: Path) -> Graded:
         deadline = time.monotonic() + self.budget.submission
-        nb, findings = structure.rebuild(Path(folder), self.assignment.notebook, self.release_nb)
+        self.hung = Leash(self.budget.leash)
+        link = linked(Path(folder))
+        if link is not None:
+            nb, findings = None, [structure.Finding(
+                "linked_submission", None, f"the submission folder {link.name} is a symbolic "
+                f"link (to {os.readlink(link)}); links are never followed, so there is nothing "
+                "of this student's own to grade", True)]
+        else:
+            nb, findings = structure.rebuild(Path(folder), self.assignment.notebook,
+                                             self.release_nb)
         graded = Graded(nb, findings=findings)
         graded.events += [f.message for f in findings]
         graded.flags += [f"possibly tampered: {f.message}" for f in findings if f.suspicious]
         if nb is None:
             graded.scores = {c: (0.0, p) for c, p in self.tests.items()}
             return graded
-        nb = graded.notebook = copy.deepcopy(nb)
+        nb = graded.notebook = self._inert(nb)
         session = self._session(folder, graded)
         skip = set()
         try:
@@ -262,14 +296,15 @@ class Grader:
                 if not session.alive:
                     session.close()
                     session = self._fresh(folder, nb, graded, skip, deadline)
-                self._check(session, check_id, points, graded)
+                self._check(session, check_id, points, graded, deadline)
         finally:
             session.close()
         self._annotate(nb, graded)
         return graded
 
-    def _check(self, session, check_id, points, graded):
-        session.endpoint.default_timeout = self.budget.for_check(check_id)
+    def _check(self, session, check_id, points, graded, deadline):
+        session.endpoint.default_timeout = min(self.budget.for_check(check_id),
+                                               max(1.0, deadline - time.monotonic()))
         interrupts = session.interrupts
         try:
             namespace = session.namespace()

@@ -57,6 +57,7 @@ KINDS = {
     "changed_cell_type": False,     # code <-> markdown: an answer's source is kept, a locked
                                     # cell is restored
     "edited_text_cell": False,      # an instructions cell was edited: the release text is used
+    "linked_submission": True,      # the submission folder is a link (to a classmate's work)
 }
 
 

@@ -48,7 +48,42 @@ def test_a_forged_frame_cannot_smuggle_a_pickle():
 def test_oversized_frames_are_refused():
     a, b = socket.socketpair()
     a.sendall((protocol.MAX_FRAME + 1).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+    with pytest.raises(protocol.ProtocolError, match="at most"):
+        protocol.receive(b, Endpoint(b, "g").resolve)
+    a.sendall((10).to_bytes(4, "big") + (1).to_bytes(4, "big") + b'{"x": 1}  '
+              + (protocol.MAX_FRAME).to_bytes(8, "big"))
     with pytest.raises(protocol.ProtocolError, match="frame larger"):
+        protocol.receive(b, Endpoint(b, "g").resolve)
+
+
+def _frame(header: bytes, buffers=()):
+    frame = len(header).to_bytes(4, "big") + len(buffers).to_bytes(4, "big") + header
+    return frame + b"".join(len(x).to_bytes(8, "big") + x for x in buffers)
+
+
+@pytest.mark.parametrize("header, buffers, error", [
+    # a shape whose product overflows int64 to 0 matched an empty buffer
+    (b'{"x": {"__nd__": 0, "dtype": "<f8", "shape": [4611686018427387904, 4]}}', [b""],
+     "does not match"),
+    (b'{"x": {"__nd__": 0, "dtype": "<f8", "shape": [-1]}}', [b""], "non-negative"),
+    (b'{"x": {"__nd__": 5, "dtype": "<f8", "shape": [0]}}', [b""], "no buffer"),
+    (b'{"x": {"__nd__": 0, "dtype": 7, "shape": [0]}}', [b""], "malformed"),
+    (b'{"x": {"__ref__": [1, 2]}}', [], "malformed"),
+    (b'{"x": {"__tuple__": 3}}', [], "malformed"),
+    (b'{"x": ' + b"[" * 950 + b"]" * 950 + b"}", [], "nested deeper"),
+    (b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}", [], "bad header"),
+])
+def test_malformed_frames_are_refused_not_crashed_on(header, buffers, error):
+    a, b = socket.socketpair()
+    a.sendall(_frame(header, buffers))
+    with pytest.raises(protocol.ProtocolError, match=error):
+        protocol.receive(b, Endpoint(b, "g").resolve)
+
+
+def test_a_frame_of_millions_of_buffers_is_refused_before_it_is_read():
+    a, b = socket.socketpair()
+    a.sendall((2).to_bytes(4, "big") + (33_000_000).to_bytes(4, "big") + b"{}")
+    with pytest.raises(protocol.ProtocolError, match="arrays"):
         protocol.receive(b, Endpoint(b, "g").resolve)
 
 
@@ -229,6 +264,72 @@ def test_code_that_swallows_the_interrupt_is_killed(zygote, tmp_path):
         assert time.monotonic() - started < 1 + session.endpoint.grace + 1
     finally:
         session.close()
+
+
+FORGE = """
+import json, os, socket, stat, struct
+
+def forged(frame_value):
+    header = json.dumps({"reply": True, "value": frame_value, "id": 1}).encode()
+    frame = struct.pack(">II", len(header), 0) + header
+    for fd in range(3, 64):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.write(fd, frame)
+        except OSError:
+            pass
+    return 1
+"""
+
+
+def test_a_forged_reply_costs_the_worker_not_the_grader(zygote, tmp_path):
+    """Student code writes a reply frame to its socket while it is being called: the grader
+    takes only the reply to the request it sent, stops the worker, and says why."""
+    session = _session(zygote, tmp_path, FORGE)
+    try:
+        session.request("import", name="layers")
+        session.request("run_cell", source="from layers import forged")
+        with pytest.raises(Died, match="reply to a request it was not asked"):
+            session.namespace()["forged"]("a forged answer")
+        assert not session.alive
+    finally:
+        session.close()
+
+
+def test_a_function_that_blocks_the_interrupt_is_killed_and_leashed_in_the_next_worker(
+        zygote, tmp_path):
+    """It ignores SIGUSR1 and blocks SIGALRM while it loops: the first call costs its time limit
+    and the grace, and is killed; from then on, in a new worker too, a call of it gets the
+    leash and is killed when the leash runs out, without waiting for an interrupt."""
+    from grader.sandbox.endpoint import Leash
+    (tmp_path / "layers.py").write_text(textwrap.dedent("""
+        import signal
+        def stubborn():
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGUSR1})
+            while True:
+                pass
+        def fine():
+            return 1
+    """))
+    hung = Leash(1.0)
+    limits = []
+    for attempt in range(2):
+        session = Session(zygote, tmp_path, hide=hidden_paths(), timeout=3, leash=1, hung=hung)
+        try:
+            session.request("import", name="layers")
+            session.request("run_cell", source="from layers import stubborn, fine")
+            namespace = session.namespace()
+            assert namespace["fine"]() == 1
+            interrupts = session.interrupts
+            with pytest.raises(Timeout) as caught:
+                namespace["stubborn"]()
+            assert not caught.value.alive and not session.alive
+            limits.append((caught.value.seconds, session.interrupts - interrupts))
+        finally:
+            session.close()
+    assert limits == [(3, 1), (1.0, 0)]      # the second: the leash, and no interrupt tried
+    assert hung.names == {"stubborn": False}
 
 
 def test_a_crash_names_its_signal(zygote, tmp_path):

@@ -21,6 +21,7 @@ from .protocol import Ref
 
 
 POLL = 0.25     # seconds between on_wait calls while a reply is awaited
+MAX_NESTING = 50    # calls in flight at once (a callback that calls back that calls back...)
 
 
 class RemoteError(Exception):
@@ -60,6 +61,13 @@ def place_of(filename: str) -> str:
     return "a notebook cell" if name.startswith("<ipython-input") else name
 
 
+def _error_shaped(error):
+    """None, or what `handle` sends for an exception: a dict of short strings."""
+    return error is None or (isinstance(error, dict) and all(
+        isinstance(error.get(key, ""), str) and len(error.get(key, "")) <= 4000
+        for key in ("type", "message", "where")))
+
+
 def _plain(value):
     """May this value cross to the student process by value?"""
     if value is None or isinstance(value, (bool, int, float, str, np.ndarray, np.generic)):
@@ -69,6 +77,25 @@ def _plain(value):
     if isinstance(value, dict):
         return all(isinstance(k, str) and _plain(v) for k, v in value.items())
     return False
+
+
+class Leash:
+    """What one submission's past hangs cost its later calls, across its workers: a function
+    that ran into a time limit gets `seconds` per call from then on, and one whose interrupt
+    did not land (the student's code ignored it, or blocked its signals) is killed at once when
+    that runs out. Without it, a layer ignoring the interrupt cost a whole check budget and the
+    grace in every check that called it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.names: dict[str, bool] = {}    # qualified name of a function that hung -> whether
+        #                                     the interrupt landed in it
+
+    def limit(self, name, timeout):
+        return timeout if name not in self.names else min(timeout or self.seconds, self.seconds)
+
+    def interruptible(self, name) -> bool:
+        return self.names.get(name, True)
 
 
 class Endpoint:
@@ -86,6 +113,9 @@ class Endpoint:
         self.interrupted = None      # the time limit whose interrupt is pending, else None
         self.on_wait = None          # () -> None: called every POLL s while a reply is awaited
         self.on_done = None          # () -> None: called when a top-level call has ended
+        self.next_id = 0             # every request has an id its reply must carry
+        self.leash = None            # a Leash shared by the submission's workers, or None
+        self.calling = None          # qualified name of the student function called at the top
 
     # -- references ------------------------------------------------------------------------
     def export(self, obj) -> Ref:
@@ -132,13 +162,21 @@ class Endpoint:
                 if self.on_timeout:
                     self.on_timeout()
                 raise Timeout(self.interrupted or self.deadline[1]) from None
-            except (EOFError, ConnectionError, protocol.ProtocolError) as error:
-                how = self.on_died() if self.on_died else str(error)
-                raise Died(how) from None
+            except (EOFError, ConnectionError) as error:
+                raise Died(self.on_died() if self.on_died else str(error)) from None
+            except protocol.ProtocolError as error:
+                self._refuse(f"sent the grader a malformed message ({error})")
+
+    def _refuse(self, why):
+        """The other end broke the protocol: it is stopped, and `why` is what happened."""
+        raise Died(self.on_died(why) if self.on_died else why)
 
     def _timed_out(self):
-        """First ask the other end to stop (it replies, and can be used again), then kill."""
-        if self.interrupted is None and self.on_interrupt and self.on_interrupt():
+        """First ask the other end to stop (it replies, and can be used again), then kill; a
+        function whose interrupt did not land before is killed at once."""
+        interruptible = self.leash is None or self.leash.interruptible(self.calling)
+        if self.interrupted is None and interruptible and self.on_interrupt \
+                and self.on_interrupt():
             self.interrupted = self.deadline[1]
             self.deadline = (time.monotonic() + self.grace, self.deadline[1])
             return
@@ -149,28 +187,49 @@ class Endpoint:
     def request(self, message: dict, timeout: float | None = None):
         """Send a request and serve the other side's nested requests until the reply comes."""
         top = self.depth == 0
+        if self.depth >= MAX_NESTING:
+            raise RecursionError(f"calls nested more than {MAX_NESTING} deep between the "
+                                 "grader and the student's code")
         timeout = timeout if timeout is not None else self.default_timeout
+        target = message.get("target")
+        name = target.name if message.get("op") == "call" and isinstance(target, Ref) else None
+        if top:
+            self.calling = name
+            if self.leash is not None:
+                timeout = self.leash.limit(name, timeout)
         if top and timeout is not None:
             self.deadline = (time.monotonic() + timeout, timeout)
         self.depth += 1
+        self.next_id += 1
+        rid = self.next_id
         try:
-            self._send(message)
+            self._send({**message, "id": rid})
             while True:
                 incoming = self._receive()
                 if "reply" in incoming:
+                    if incoming.get("id") != rid:
+                        self._refuse("sent the grader a reply to a request it was not asked "
+                                     "(a forged or out-of-order message)")
+                    if not _error_shaped(incoming.get("error")):
+                        self._refuse("sent the grader a malformed error report")
                     break
-                self._send(self.handle(incoming))
+                self._send({**self.handle(incoming), "id": incoming.get("id")})
             if self.interrupted is not None:        # it stopped where the interrupt found it
                 error = incoming.get("error") or {}
                 where = error.get("message", "") if error.get("type") == "TimeLimitExceeded" \
                     else ""
                 raise Timeout(self.interrupted, alive=True, where=where.removeprefix("stopped "),
                               value=incoming.get("value"))
+        except Timeout as stopped:
+            if top and self.leash is not None and name is not None:
+                self.leash.names[name] = stopped.alive and self.leash.names.get(name, True)
+            raise
         finally:
             self.depth -= 1
             if top:
                 self.deadline = None
                 self.interrupted = None
+                self.calling = None
                 if self.guarded:
                     self.objects.clear()      # what student code was handed expires with the call
                 if self.on_done:
@@ -188,9 +247,9 @@ class Endpoint:
             except (EOFError, ConnectionError):
                 return
             if message.get("op") == "exit":
-                self._send({"reply": True, "value": None})
+                self._send({"reply": True, "value": None, "id": message.get("id")})
                 return
-            self._send(self.handle(message))
+            self._send({**self.handle(message), "id": message.get("id")})
 
     # -- answering -------------------------------------------------------------------------
     def handle(self, message):

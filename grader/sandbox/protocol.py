@@ -8,12 +8,22 @@ where they are and travel as references, which the receiving end turns into prox
 from __future__ import annotations
 
 import json
+import math
 import socket
 import struct
 
 import numpy as np
 
-MAX_FRAME = 256 * 2 ** 20           # a frame larger than this is a memory bomb, not an answer
+from ..sanitize import text
+
+# What a frame may hold. The other end may be student code writing to its socket: any frame
+# outside these bounds is refused before it is parsed, and parsing one within them costs the
+# receiver a bounded fraction of a second and of memory.
+MAX_FRAME = 64 * 2 ** 20            # bytes in all (the largest honest answer is a few MB)
+MAX_HEADER = 8 * 2 ** 20            # bytes of JSON (cell outputs travel there)
+MAX_BUFFERS = 4096                  # arrays in one message
+MAX_DEPTH = 64                      # nesting of lists, tuples, dicts
+MAX_NDIM = 32                       # numpy's own limit is 64
 NUMERIC_KINDS = "biufc"
 
 
@@ -60,30 +70,50 @@ def _ref(ref):
     return [ref.side, ref.id, ref.kind, ref.name]
 
 
-def decode(value, resolve, buffers):
-    """Inverse of `encode`; `resolve(Ref)` gives the local object or a proxy."""
+def decode(value, resolve, buffers, depth=0):
+    """Inverse of `encode`; `resolve(Ref)` gives the local object or a proxy. Raises
+    ProtocolError for anything `encode` cannot have produced."""
+    if depth > MAX_DEPTH:
+        raise ProtocolError(f"values nested deeper than {MAX_DEPTH}")
     if isinstance(value, list):
-        return [decode(v, resolve, buffers) for v in value]
+        return [decode(v, resolve, buffers, depth + 1) for v in value]
+    if isinstance(value, str):
+        return text(value)          # valid Unicode: a lone surrogate cannot be stored
     if not isinstance(value, dict):
         return value
-    if "__nd__" in value:
-        dtype = np.dtype(value["dtype"])
-        if dtype.kind not in NUMERIC_KINDS:
-            raise ProtocolError(f"refused dtype {dtype}")
-        shape = tuple(int(n) for n in value["shape"])
-        data = buffers[int(value["__nd__"])]
-        if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(data):
-            raise ProtocolError("array buffer does not match its shape")
-        array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
-        return array[()] if value.get("scalar") and array.ndim == 0 else array
-    if "__tuple__" in value:
-        return tuple(decode(v, resolve, buffers) for v in value["__tuple__"])
-    if "__dict__" in value:
-        return {str(k): decode(v, resolve, buffers) for k, v in value["__dict__"].items()}
-    if "__ref__" in value:
-        side, id, kind, name = value["__ref__"]
-        return resolve(Ref(str(side), int(id), str(kind), str(name)))
+    try:
+        if "__nd__" in value:
+            return _array(value, buffers)
+        if "__tuple__" in value:
+            return tuple(decode(v, resolve, buffers, depth + 1) for v in value["__tuple__"])
+        if "__dict__" in value:
+            return {text(str(k)): decode(v, resolve, buffers, depth + 1)
+                    for k, v in value["__dict__"].items()}
+        if "__ref__" in value:
+            side, id, kind, name = value["__ref__"]
+            return resolve(Ref(str(side), int(id), str(kind), str(name)))
+    except ProtocolError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as error:
+        raise ProtocolError(f"malformed value: {type(error).__name__}") from None
     raise ProtocolError("unknown value tag")
+
+
+def _array(value, buffers):
+    dtype = np.dtype(value["dtype"])
+    if dtype.kind not in NUMERIC_KINDS or dtype.hasobject:
+        raise ProtocolError(f"refused dtype {dtype}")
+    shape = tuple(value["shape"])
+    if len(shape) > MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
+        raise ProtocolError("an array shape must be at most 32 non-negative integers")
+    index = value["__nd__"]
+    if type(index) is not int or not 0 <= index < len(buffers):
+        raise ProtocolError("an array refers to no buffer")
+    data = buffers[index]
+    if math.prod(shape) * dtype.itemsize != len(data):      # Python ints: no overflow
+        raise ProtocolError("array buffer does not match its shape")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    return array[()] if value.get("scalar") is True and array.ndim == 0 else array
 
 
 def send(sock: socket.socket, message: dict, export):
@@ -112,6 +142,9 @@ def _read(sock, n, budget):
 def receive(sock: socket.socket, resolve) -> dict:
     budget = [MAX_FRAME]
     header_length, count = struct.unpack(">II", _read(sock, 8, budget))
+    if header_length > MAX_HEADER or count > MAX_BUFFERS:
+        raise ProtocolError(f"a frame announcing {header_length} bytes of header and {count} "
+                            f"arrays (at most {MAX_HEADER >> 20} MiB and {MAX_BUFFERS})")
     header = _read(sock, header_length, budget)
     buffers = []
     for _ in range(count):
@@ -119,8 +152,8 @@ def receive(sock: socket.socket, resolve) -> dict:
         buffers.append(_read(sock, length, budget))
     try:
         message = json.loads(header)
-    except ValueError as error:
-        raise ProtocolError(f"bad header: {error}") from None
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError(f"bad header: {type(error).__name__}") from None
     if not isinstance(message, dict):
         raise ProtocolError("a message must be an object")
     return decode({"__dict__": message}, resolve, buffers)

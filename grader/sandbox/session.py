@@ -76,6 +76,28 @@ def worker_uids():
     return iter(range(start, high))
 
 
+SKIPPED_NAMES = {"__pycache__", ".ipynb_checkpoints"}
+COMPILED = (".pyc", ".pyo", ".so", ".pyd", ".dylib", ".dll")
+BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def as_utf8(path: Path) -> bool:
+    """Rewrite a source file saved as UTF-16 or UTF-32 (with its byte-order mark, as Windows
+    editors write it) as UTF-8, the encoding Python reads; True if it was. The notebook is read
+    the same way (grader.structure)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    encoding = next((name for bom, name in BOMS if head.startswith(bom)), None)
+    if encoding is None:
+        return False
+    try:
+        path.write_text(path.read_bytes().decode(encoding), encoding="utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class IsolationError(RuntimeError):
     """The clean room cannot be set up as asked."""
 
@@ -164,25 +186,37 @@ class Session:
     """One confined worker with a private copy of one submission."""
 
     def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0,
-                 restore=None, leash=None, gate=None):
+                 restore=None, leash=None, gate=None, hung=None):
+        """`leash`: seconds a function that hung gets per later call; `hung`: the submission's
+        endpoint.Leash, shared with the workers it had before this one."""
         self.zygote = zygote
+        self.source = submission
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
+        self.ignored = []           # what is never run: compiled code, special files
         shutil.copytree(submission, self.workdir, dirs_exist_ok=True, symlinks=True,
-                        ignore=shutil.ignore_patterns("*.ipynb_checkpoints"))
+                        ignore=self._ignore)
         self.dropped_links = []     # never follow a link: it could point at the reference
         for path in sorted(self.workdir.rglob("*")):
             if path.is_symlink():
                 self.dropped_links.append(str(path.relative_to(self.workdir)))
                 path.unlink()
         self.restored = []          # files the submission lacks, put back from `restore`
+        self.transcoded = []        # modules saved as UTF-16/32, read as such
         for name, original in (restore or {}).items():
             if not (self.workdir / name).exists():
                 shutil.copyfile(original, self.workdir / name)
                 self.restored.append(name)
+            elif as_utf8(self.workdir / name):
+                self.transcoded.append(name)
         os.chmod(self.workdir, 0o700)
-        sock, self.pid = zygote.spawn(self.workdir, hide, limits, leash)
+        try:
+            sock, self.pid = zygote.spawn(self.workdir, hide, limits, leash)
+        except BaseException:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
         self.endpoint = Endpoint(sock, "g", guarded=True)
         self.endpoint.default_timeout = timeout
+        self.endpoint.leash = hung
         self.endpoint.on_died = self._died
         self.endpoint.on_timeout = self.kill
         self.endpoint.on_interrupt = self.interrupt
@@ -192,14 +226,32 @@ class Session:
         self.death = None
         self.interrupts = 0         # interrupts sent (a call ran past its time limit)
 
+    def _ignore(self, folder, names):
+        """copytree's filter: what a worker never gets. Compiled code (a `__pycache__` .pyc
+        holding working code beside a stub layers.py would be imported instead of the source
+        staff read), notebook checkpoints, and anything but files, folders and links."""
+        skipped = set()
+        for name in names:
+            path = os.path.join(folder, name)
+            if name in SKIPPED_NAMES or name.endswith(COMPILED):
+                skipped.add(name)
+            elif not (os.path.islink(path) or os.path.isdir(path) or os.path.isfile(path)):
+                skipped.add(name)
+        self.ignored += [os.path.relpath(os.path.join(folder, n), self.source) for n in
+                         sorted(skipped) if n != ".ipynb_checkpoints"]
+        return skipped
+
     @property
     def alive(self):
         return self.death is None
 
-    def _died(self):
+    def _died(self, why=None):
+        """How the worker ended; `why`: the grader stopped it for that (a malformed message)."""
         if self.death is None:
             status = self.zygote.reap(self.pid, kill=True)
-            if status.get("signal"):
+            if why:
+                self.death = f"{why}; it was stopped"
+            elif status.get("signal"):
                 name = status["signal"]
                 hint = HINTS.get(name, "")
                 self.death = f"crashed: the process was killed by {name}" + \
