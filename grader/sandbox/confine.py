@@ -98,17 +98,15 @@ def _inside(path, folder):
 
 
 # --- the namespaces (in the fork server's child, before the worker and its PID 1 fork) -------
-def unshare(mode, uid=None):
+def unshare(mode):
     """Enter new namespaces: the next child forked is PID 1 of the new PID namespace. In
-    "userns" mode the process's uid and gid map to themselves (nothing else is mapped); as
-    root it first becomes `uid`, so that no worker runs as the owner of the system's files."""
+    "userns" mode (never as root: a worker must not own the system's files) the process's uid
+    and gid map to themselves, and nothing else is mapped."""
     if mode == "weak":
         return
+    if mode == "userns" and os.geteuid() == 0:
+        raise ConfinementError(1, "userns isolation is for ordinary users; root uses root's")
     libc = _libc()
-    if mode == "userns" and os.geteuid() == 0 and uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
     flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
     uid, gid = os.geteuid(), os.getegid()
     _check(libc.unshare(flags | (CLONE_NEWUSER if mode == "userns" else 0)), "unshare")

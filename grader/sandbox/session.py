@@ -154,7 +154,7 @@ class Zygote:
 
     def spawn(self, workdir, hide, limits=None, leash=None):
         mode, uid = self.isolation, self._uid()
-        if mode != "root" and uid is not None:      # the worker reads its copy as `uid`
+        if mode == "weak" and uid is not None:      # no namespace: it reads the copy as `uid`
             os.chown(workdir, uid, uid)
             for path in Path(workdir).rglob("*"):
                 os.chown(path, uid, uid, follow_symlinks=False)
