@@ -106,12 +106,8 @@ def _cells(nb: dict, release_cells: dict) -> tuple[list[Part], list[str]]:
     for number, cell in enumerate(nb.get("cells", []), 1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        text = notebooks.source(cell) if isinstance(cell.get("source", ""), (str, list)) else ""
-        if not isinstance(text, str):
-            continue
-        grade_id = notebooks.meta(cell).get("grade_id") if isinstance(
-            cell.get("metadata"), dict) else None
-        grade_id = grade_id if isinstance(grade_id, str) else None
+        text = structure._text(cell.get("source"))[0]
+        grade_id = structure._grade_id(cell)
         if grade_id in release_cells and release_cells[grade_id] == text:
             continue                                    # given code, as released
         label = f"cell {number}" + (f" ({grade_id[:64]})" if grade_id else "")
@@ -131,7 +127,7 @@ def release_cells(release_nb: dict) -> dict:
 def submission(folder: Path, assignment: course.Assignment, release_nb: dict,
                student: str) -> tuple[Document | None, str]:
     """The student's code (modules, then the notebook's cells), or None and why."""
-    doc = Document(student)
+    doc = Document(_readable(student))
     for link in (folder.parent, folder):
         if link.is_symlink():
             return None, f"{link.name} is a link (not followed)"
@@ -159,7 +155,7 @@ def outside(folder: Path) -> tuple[list[Document], list[tuple[str, str]]]:
     cells of .ipynb files; links are not followed)."""
     docs, skipped = [], []
     for entry in sorted(Path(folder).iterdir()):
-        name = entry.name
+        name = _readable(entry.name)
         doc = Document(name, kind="outside")
         if entry.is_symlink():
             skipped.append((name, "a link (not followed)"))
@@ -338,7 +334,7 @@ def analyse(root: Path, assignment: course.Assignment, against: Path | None = No
     for student in students or sorted(p.parent.name for p in base.glob(f"*/{assignment.id}")):
         doc, reason = submission(base / student / assignment.id, assignment, release_nb, student)
         if doc is None:
-            skipped.append((student, reason))
+            skipped.append((_readable(student), reason))
         else:
             docs.append(doc)
     if against is not None:
@@ -507,7 +503,7 @@ def _cell(value) -> str:
 
 
 def write_csv(result: Result, path: Path):
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding="utf-8", errors="replace") as handle:
         out = csv.writer(handle)
         out.writerow(["rank", "submission", "similar_to", "kind", "score", "its_code_in_other",
                       "others_code_in_it", "unweighted", "shared_fingerprints"])
@@ -532,7 +528,7 @@ def similarity(root: Path, assignment_ids=None, against: Path | None = None,
             continue
         out.mkdir(parents=True, exist_ok=True)
         page = out / page_name(assignment.id)
-        page.write_text(render(result))
+        page.write_text(render(result), encoding="utf-8", errors="replace")   # lone surrogates
         write_csv(result, out / csv_name(assignment.id))
         written.append(page)
         top = result.pairs[0] if result.pairs else None
@@ -543,6 +539,11 @@ def similarity(root: Path, assignment_ids=None, against: Path | None = None,
             from . import report
             report.report(root, [assignment.id], out, log=lambda *_: None)
     return written
+
+
+def _readable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (os.fsdecode's surrogates) replaced."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _safe(name: str) -> str:

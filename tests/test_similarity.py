@@ -254,6 +254,12 @@ def test_hostile_files_cost_only_their_own_submission(released, tmp_path):
              good.replace("return grad_input, []", "return grad_input, []  # </pre><script>x()"
                           "</script>", 1), None)
     tc.write(base / "=cmd|' -C calc'!A0" / A3.id, tc.layers_text(tc.authors()["C"][0]), None)
+    odd = tc.notebook_with(release_nb, tc.B_CELLS)
+    odd["cells"] += [{"cell_type": "code", "source": ["x = '\ud800'\n", 7, None],
+                      "metadata": {"nbgrader": "not a dict"}, "outputs": []},
+                     {"cell_type": "code", "source": "y = 1", "metadata": []}]
+    tc.write(Path(os.fsdecode(bytes(base) + b"/bad\xff\xfename")) / A3.id,
+             tc.layers_text(tc.authors()["E"][0]), odd)
 
     out = tmp_path / "out"
     assert main(["similarity", A3.id, "--course-dir", str(root), "--out", str(out)]) == 0
@@ -271,7 +277,7 @@ def test_hostile_files_cost_only_their_own_submission(released, tmp_path):
     assert "linked_dir" in reasons and "link" in reasons["linked_dir"]
     assert "not clean UTF-8" in reasons["latin1"] or "replaced" in reasons["latin1"]
     names = {r["submission"] for r in rows} | {r["similar_to"] for r in rows}
-    assert {"latin1", "garbage_nb", "huge_cell", hostile_name} <= names
+    assert {"latin1", "garbage_nb", "huge_cell", hostile_name, "bad\ufffd\ufffdname"} <= names
     assert not {"huge", "binary", "no_code", "linked_dir"} & names
     # every name and line of student code is escaped on the page, and inert in the CSV
     assert "<img src=x" not in page and "<script>x()" not in page
