@@ -41,8 +41,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from . import course, notebooks, structure
 
 K = 25                         # k-gram length in filtered characters (copydetect's noise threshold)
@@ -252,6 +250,7 @@ class Pair:
 
 def pairs(docs: list[Document], weight: dict) -> list[Pair]:
     """Every pair of student documents and every student-outside pair, most similar first."""
+    import numpy as np
     from scipy import sparse
     index = {h: i for i, h in enumerate(weight)}
     rows, cols = [], []
@@ -372,6 +371,8 @@ def csv_name(assignment_id: str) -> str:
 
 def _marked(text: str, rare: list, common: list) -> str:
     """The text, escaped, with the rare and common matching spans in <mark>s."""
+    import numpy as np
+
     from .report import _e
     level = np.zeros(len(text) + 1, dtype=np.int8)
     for spans, value in ((common, 1), (rare, 2)):
@@ -420,6 +421,8 @@ def _pair_section(number: int, pair: Pair, weight: dict) -> str:
 
 
 def _histogram(result: Result) -> str:
+    import numpy as np
+
     from .report import _figure, _img
     fig = _figure(7.0, 3.4)
     ax = fig.add_subplot()
@@ -439,6 +442,8 @@ def _histogram(result: Result) -> str:
 
 
 def render(result: Result) -> str:
+    import numpy as np
+
     from .report import SORT_JS, STYLE, _e
     students = [d for d in result.docs if d.kind == "student"]
     sources = [d for d in result.docs if d.kind == "outside"]
