@@ -14,6 +14,7 @@ VERBS = {
     "autograde": "grade <course-dir>/submitted/<student>/<assignment>",
     "feedback": "per-student HTML feedback from the graded submissions",
     "report": "one HTML class report per assignment",
+    "similarity": "which submissions share unusual code (for the staff)",
     "export": "grades as CSV (LMS import) or Gradescope results",
     "demo": "release, grade a demo class end to end, print the table",
     "doctor": "which isolation this machine gives the clean room, and what is missing",

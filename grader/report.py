@@ -173,7 +173,7 @@ def _time_chart(recs):
     return _img(fig, "time per submission")
 
 
-def render(assignment: course.Assignment, recs: list[dict], task_names: dict) -> str:
+def render(assignment: course.Assignment, recs: list[dict], task_names: dict, links=()) -> str:
     stats = check_stats(recs, task_names)
     max_total = max((r.get("max_total", 0) for r in recs), default=0)
     totals = [r.get("total", 0) for r in recs]
@@ -193,6 +193,7 @@ def render(assignment: course.Assignment, recs: list[dict], task_names: dict) ->
              f"<h1>{_e(assignment.title)}</h1>",
              f"<p class='sub'>Class report for <code>{_e(assignment.id)}</code>: "
              f"{len(recs)} submissions, autograded out of {_g(max_total)} points</p>",
+             *(f"<p class='sub'><a href='{_e(href)}'>{_e(text)}</a></p>" for href, text in links),
              "<div class='cards'>" + "".join(f"<div class='card'><b>{_e(v)}</b>{_e(k)}</div>"
                                              for k, v in cards) + "</div>",
              "<div class='figs'>", _histogram(recs, max_total), _failure_chart(stats),
@@ -267,7 +268,9 @@ def report(root: Path, assignment_ids=None, out: Path | None = None, log=print) 
             continue
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{assignment.id}.html"
-        path.write_text(render(assignment, recs, tasks(assignment)))
+        similar = out / f"{assignment.id}-similarity.html"      # by `grader similarity`
+        links = [(similar.name, "Similar submissions")] if similar.exists() else []
+        path.write_text(render(assignment, recs, tasks(assignment), links))
         written.append(path)
         log(f"{assignment.id}: {len(recs)} submissions -> {path}")
     return written
