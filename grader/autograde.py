@@ -39,6 +39,7 @@ class Outcome:
     hidden: dict = field(default_factory=dict)   # check id -> instructor-only message
     fingerprint: str = ""
     isolation: str = ""                          # grader.sandbox.confine mode it ran in
+    own_seconds: float = 0.0                     # its cost on its own clock (the budget's)
 
     def to_record(self) -> dict:
         return {
@@ -52,7 +53,7 @@ class Outcome:
                                "hidden_message": self.hidden.get(check, "")}
                        for check, (score, maximum) in self.scores.items()},
             "manual": self.manual, "flags": self.flags, "events": self.events,
-            "isolation": self.isolation,
+            "isolation": self.isolation, "own_seconds": round(self.own_seconds, 3),
         }
 
     @classmethod
@@ -64,7 +65,8 @@ class Outcome:
                    record.get("manual", {}), record.get("flags", []), record.get("events", []),
                    record.get("seconds", 0.0),
                    {k: v["hidden_message"] for k, v in checks.items() if v.get("hidden_message")},
-                   record.get("fingerprint", ""), record.get("isolation", ""))
+                   record.get("fingerprint", ""), record.get("isolation", ""),
+                   record.get("own_seconds", 0.0))
 
     @property
     def total(self):
@@ -323,7 +325,7 @@ def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, out
                 try:
                     graded, seconds = future.result()
                     outcome = outcome_of(assignment, student, graded, manual)
-                    outcome.seconds = seconds
+                    outcome.seconds, outcome.own_seconds = seconds, graded.own_seconds
                     outcome.fingerprint = fingerprint(folder)
                     outcome.isolation = zygote.isolation
                     store(root, assignment, student, folder, graded, outcome)

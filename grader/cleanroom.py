@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import course, notebooks, sanitize, structure
 from .sandbox.endpoint import Died, Leash, RemoteError, Timeout
+from .sandbox.gate import Clock
 from .sandbox.session import Session, hidden_paths
 
 MAX_RESTARTS = 6
@@ -62,6 +63,7 @@ class Graded:
     flags: list = field(default_factory=list)
     findings: list = field(default_factory=list)
     outputs: sanitize.Outputs = field(default_factory=sanitize.Outputs)   # kept within bounds
+    own_seconds: float = 0.0        # what it cost on its own clock (gate.Clock): the budget's
 
 
 def statements(source: str) -> list[str]:
@@ -128,7 +130,8 @@ class Grader:
     def _session(self, folder, graded):
         session = Session(self.zygote, folder, hide=self.hide, limits=self.limits,
                           timeout=self.budget.check, restore=self.released_modules,
-                          leash=self.budget.leash, gate=self.gate, hung=self.hung)
+                          leash=self.budget.leash, gate=self.gate, hung=self.hung,
+                          clock=self.clock)
         events = [f"{link} is a symbolic link: links are never followed, it was ignored"
                   for link in session.dropped_links]
         events += [f"{name} was not submitted (or was a link): the released version, with "
@@ -141,7 +144,7 @@ class Grader:
         return session
 
     def _cell_budget(self, deadline):
-        return min(self.budget.cell, max(1.0, deadline - time.monotonic()))
+        return min(self.budget.cell, max(1.0, deadline - self.clock.now()))
 
     def _fresh(self, folder, nb, graded, skip, deadline, upto=None):
         """A new worker with the definitions loaded: every code cell (before `upto`) but the
@@ -166,7 +169,7 @@ class Grader:
                           if (index, number) not in skip]
             failed = False
             for unit, source in units:
-                if time.monotonic() > deadline:
+                if self.clock.now() > deadline:
                     return session
                 try:
                     session.request("run_cell", source=source,
@@ -197,7 +200,7 @@ class Grader:
         for index, cell in enumerate(nb["cells"]):
             if index < start or cell["cell_type"] != "code":
                 continue
-            if time.monotonic() > deadline:
+            if self.clock.now() > deadline:
                 graded.events.append(f"notebook cell {index} and the cells after it were not "
                                      "run: the submission used up its time budget")
                 return None
@@ -251,7 +254,9 @@ class Grader:
 
     # -- the clean room ---------------------------------------------------------------------
     def grade(self, folder: Path) -> Graded:
-        deadline = time.monotonic() + self.budget.submission
+        self.clock = Clock()            # time limits count the submission's own time
+        started = self.clock.now()
+        deadline = started + self.budget.submission
         self.hung = Leash(self.budget.leash)
         link = linked(Path(folder))
         if link is not None:
@@ -289,7 +294,7 @@ class Grader:
                 session = self._fresh(folder, nb, graded, skip, deadline, upto=index + 1)
                 crashed = self._run_notebook(session, nb, graded, skip, deadline, index + 1)
             for check_id, points in self.tests.items():
-                if time.monotonic() > deadline:
+                if self.clock.now() > deadline:
                     graded.scores[check_id] = (0.0, points)
                     graded.public[check_id] = "not run: the submission used up its time budget"
                     continue
@@ -300,11 +305,12 @@ class Grader:
         finally:
             session.close()
         self._annotate(nb, graded)
+        graded.own_seconds = self.clock.now() - started
         return graded
 
     def _check(self, session, check_id, points, graded, deadline):
         session.endpoint.default_timeout = min(self.budget.for_check(check_id),
-                                               max(1.0, deadline - time.monotonic()))
+                                               max(1.0, deadline - self.clock.now()))
         interrupts = session.interrupts
         try:
             namespace = session.namespace()

@@ -228,11 +228,11 @@ def test_a_loop_is_interrupted_where_it_runs_and_the_worker_goes_on(zygote, tmp_
             namespace["spin"]()
         assert caught.value.alive and session.alive and session.interrupts == 1
         assert namespace["twice"]() == 5                # spin itself still works when it returns
-        started = time.monotonic()                     # and hangs again: stopped after the leash
+        # and hangs again: stopped by the worker after the leash (1 s of its own time), before
+        # the grader's limit (2 s) -- a RemoteError, not a Timeout, whatever the machine's load
         with pytest.raises(RemoteError, match="spin ran past a time limit earlier and was stopped after 1 s") as caught:
             session.request("call", target=namespace["spin"]._ref)
-        assert caught.value.type_name == "TimeLimitExceeded"
-        assert 0.9 < time.monotonic() - started < 1.9
+        assert caught.value.type_name == "TimeLimitExceeded" and session.interrupts == 1
         with pytest.raises(Timeout, match="in nap"):    # a sleep is interrupted too
             namespace["nap"]()
         cell = session.request("run_cell", source="x = 1\nwhile True:\n    x += 1", timeout=1)
@@ -257,11 +257,12 @@ def test_code_that_swallows_the_interrupt_is_killed(zygote, tmp_path):
     try:
         session.request("import", name="layers")
         session.request("run_cell", source="from layers import stubborn")
-        started = time.monotonic()
+        namespace = session.namespace()
+        started = session.clock.now()           # its own time: the same on a busy machine
         with pytest.raises(Timeout) as caught:
-            session.namespace()["stubborn"]()
-        assert not caught.value.alive and not session.alive
-        assert time.monotonic() - started < 1 + session.endpoint.grace + 1
+            namespace["stubborn"]()
+        assert not caught.value.alive and not session.alive and session.interrupts == 1
+        assert session.clock.now() - started < 1 + session.endpoint.grace + 1
     finally:
         session.close()
 

@@ -104,6 +104,7 @@ class Endpoint:
         self.objects: dict[int, object] = {}
         self.namespace = namespace if namespace is not None else {}
         self.deadline = None
+        self.clock = time.monotonic  # what time limits are measured on (gate.Clock.now)
         self.default_timeout = None  # seconds a top-level call may take
         self.depth = 0
         self.on_died = None          # () -> str: how the other end died
@@ -144,7 +145,7 @@ class Endpoint:
         cut in half by it; once one starts arriving it has the grace period to complete."""
         while True:
             if self.deadline is not None:
-                remaining = self.deadline[0] - time.monotonic()
+                remaining = self.deadline[0] - self.clock()
                 if remaining <= 0:
                     self._timed_out()
                     continue
@@ -178,7 +179,7 @@ class Endpoint:
         if self.interrupted is None and interruptible and self.on_interrupt \
                 and self.on_interrupt():
             self.interrupted = self.deadline[1]
-            self.deadline = (time.monotonic() + self.grace, self.deadline[1])
+            self.deadline = (self.clock() + self.grace, self.deadline[1])
             return
         if self.on_timeout:
             self.on_timeout()
@@ -198,7 +199,7 @@ class Endpoint:
             if self.leash is not None:
                 timeout = self.leash.limit(name, timeout)
         if top and timeout is not None:
-            self.deadline = (time.monotonic() + timeout, timeout)
+            self.deadline = (self.clock() + timeout, timeout)
         self.depth += 1
         self.next_id += 1
         rid = self.next_id

@@ -29,6 +29,61 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_delay(pid: int | str = "self") -> float | None:
+    """Seconds a process has waited for a core, runnable but not running (the run-queue delay
+    in /proc/<pid>/schedstat; None where the kernel does not say)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Clock:
+    """A submission's own time: wall-clock time minus what its workers waited for a core and
+    what its grading thread waited for a core token. Every time limit is measured on it, so
+    that a loop is stopped at the same point of its work whether the machine is idle or busy
+    (a sleep counts: it is the student's code waiting for itself)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._excluded = 0.0
+        self._watched = {}              # worker pid -> its run-queue delay when first watched
+
+    def watch(self, pid: int):
+        delay = run_delay(pid)
+        if delay is not None:
+            with self._lock:
+                self._watched[pid] = delay
+
+    def forget(self, pid: int):
+        """Before a worker is reaped: what it waited so far stays excluded."""
+        with self._lock:
+            start = self._watched.pop(pid, None)
+        delay = run_delay(pid) if start is not None else None
+        if delay is not None:
+            with self._lock:
+                self._excluded += delay - start
+
+    def now(self) -> float:
+        with self._lock:
+            watched = list(self._watched.items())
+            excluded = self._excluded
+        for pid, start in watched:
+            delay = run_delay(pid)
+            excluded += (delay - start) if delay is not None else 0.0
+        return time.monotonic() - excluded
+
+    def excluding(self, wait):
+        """Run `wait` (waiting for a core token); its time is not the submission's."""
+        started = time.monotonic()
+        try:
+            return wait()
+        finally:
+            with self._lock:
+                self._excluded += time.monotonic() - started
+
+
 class CoreGate:
     """`cores` tokens, handed out first come first served (a submission that takes its token
     back after lending it goes first: it is half done)."""
@@ -74,9 +129,12 @@ class Watcher:
         self._idle_since = None
 
     def poll(self):
-        now, cpu = time.monotonic(), cpu_seconds(self.pid)
+        """A worker that neither ran nor waited to run (on a busy machine a computing worker
+        may get little of a core, but it is runnable all the time) is waiting for itself."""
+        now, cpu, delay = time.monotonic(), cpu_seconds(self.pid), run_delay(self.pid)
         if cpu is None:
             return
+        cpu += delay or 0.0
         last, self._last = self._last, (now, cpu)
         if last is None or now <= last[0]:
             return

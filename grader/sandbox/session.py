@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import course
 from .confine import kept_paths
 from .endpoint import Died, Endpoint, Timeout
-from .gate import Watcher
+from .gate import Clock, Watcher
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 BASE_UID = 61000                # workers get uids from here: no two share files or signals
@@ -186,9 +186,10 @@ class Session:
     """One confined worker with a private copy of one submission."""
 
     def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0,
-                 restore=None, leash=None, gate=None, hung=None):
+                 restore=None, leash=None, gate=None, hung=None, clock=None):
         """`leash`: seconds a function that hung gets per later call; `hung`: the submission's
-        endpoint.Leash, shared with the workers it had before this one."""
+        endpoint.Leash, shared with the workers it had before this one; `clock`: its
+        gate.Clock, on which every time limit is measured."""
         self.zygote = zygote
         self.source = submission
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
@@ -214,15 +215,19 @@ class Session:
         except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
+        self.clock = clock or Clock()
+        self.clock.watch(self.pid)
         self.endpoint = Endpoint(sock, "g", guarded=True)
         self.endpoint.default_timeout = timeout
+        self.endpoint.clock = self.clock.now
         self.endpoint.leash = hung
         self.endpoint.on_died = self._died
         self.endpoint.on_timeout = self.kill
         self.endpoint.on_interrupt = self.interrupt
         if gate is not None:        # its core is lent while the worker waits (gate.py)
             watcher = Watcher(gate, self.pid)
-            self.endpoint.on_wait, self.endpoint.on_done = watcher.poll, watcher.settle
+            self.endpoint.on_wait = watcher.poll
+            self.endpoint.on_done = lambda: self.clock.excluding(watcher.settle)
         self.death = None
         self.interrupts = 0         # interrupts sent (a call ran past its time limit)
 
@@ -248,6 +253,7 @@ class Session:
     def _died(self, why=None):
         """How the worker ended; `why`: the grader stopped it for that (a malformed message)."""
         if self.death is None:
+            self.clock.forget(self.pid)
             status = self.zygote.reap(self.pid, kill=True)
             if why:
                 self.death = f"{why}; it was stopped"
@@ -273,6 +279,7 @@ class Session:
 
     def kill(self):
         if self.death is None:
+            self.clock.forget(self.pid)
             self.zygote.reap(self.pid, kill=True)
             self.death = "was not run: the process had been stopped after a timeout"
 
@@ -290,6 +297,7 @@ class Session:
                 self.endpoint.request({"op": "exit"}, timeout=2)
             except (Timeout, Died, OSError):
                 pass
+            self.clock.forget(self.pid)
             self.zygote.reap(self.pid, kill=True)
             self.death = "closed"
         self.endpoint.sock.close()
