@@ -242,14 +242,16 @@ class Grader:
                     f"{error.get('ename', result['error'])}: {error.get('evalue', '')[:300]}")
         return None
 
-    def _inert(self, nb):
+    def _inert(self, nb, graded):
         """The rebuilt notebook as it may be run, stored and shown: valid Unicode, and every
         cell that is not the release's own bounded, its HTML inert (grader.sanitize)."""
         nb = sanitize.deep(copy.deepcopy(nb))
         given = {notebooks.source(c) for c in self.release_nb["cells"]}
-        for cell in nb["cells"]:
+        for index, cell in enumerate(nb["cells"]):
             if notebooks.source(cell) not in given:
-                cell["source"] = sanitize.cell_source(cell)
+                cell["source"], changed = sanitize.cell_source(cell)
+                if changed:
+                    graded.events.append(f"notebook cell {index}: {changed}")
         return nb
 
     # -- the clean room ---------------------------------------------------------------------
@@ -273,7 +275,7 @@ class Grader:
         if nb is None:
             graded.scores = {c: (0.0, p) for c, p in self.tests.items()}
             return graded
-        nb = graded.notebook = self._inert(nb)
+        nb = graded.notebook = self._inert(nb, graded)
         session = self._session(folder, graded)
         skip = set()
         try:

@@ -43,7 +43,11 @@ def probe() -> dict:
 
 
 def check(probed: dict, allow_weak: bool) -> str:
-    """The isolation grading will use; raises IsolationRefused for weak without consent."""
+    """The isolation grading will use; raises IsolationRefused for weak without consent, and
+    where not even weak isolation can start a worker."""
+    if probed["mode"] is None:
+        why = "; ".join(f"{m}: {r}" for m, r in probed.get("failed", {}).items())
+        raise IsolationRefused(f"refused: no worker can be started here ({why})")
     if probed["mode"] == "weak" and not allow_weak:
         raise IsolationRefused(refusal(probed))
     return probed["mode"]
@@ -57,7 +61,11 @@ def run(args) -> int:
     probed = probe()
     mode = probed["mode"]
     print(f"machine: {machine()}, Python {sys.version.split()[0]} ({sys.executable})")
-    print(f"isolation: {mode}")
+    print(f"isolation: {mode or 'none: no worker can start'}")
+    if mode is None:
+        for failed, reason in probed.get("failed", {}).items():
+            print(f"  - {failed}: {reason}")
+        return 1
     gives, lacks = describe(mode)
     for line in gives:
         print(f"  + {line}")

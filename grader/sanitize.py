@@ -200,16 +200,21 @@ def markdown(source: str, raw: bool = False, attachments=None) -> str:
     return cleaned + INERT_NOTE
 
 
-def cell_source(cell: dict) -> str:
-    """A student cell's source as it may be stored: bounded; Markdown and raw made inert."""
+def cell_source(cell: dict) -> tuple[str, str | None]:
+    """A student cell's source as it may be stored (bounded; Markdown and raw made inert), and
+    what was changed, if anything."""
     source = cell.get("source", "")
     source = text("".join(source) if isinstance(source, list) else source)
     if len(source) > SOURCE_LIMIT:
-        note = (f"[grader: this cell's {len(source):,} characters exceed the {SOURCE_LIMIT:,} "
-                "a cell may hold; it was not kept, and not run]")
-        return f"# {note}\n" if cell.get("cell_type") == "code" else note
+        note = (f"this cell's {len(source):,} characters exceed the {SOURCE_LIMIT:,} a cell "
+                "may hold; it was not kept, and not run")
+        return (f"# [grader: {note}]\n" if cell.get("cell_type") == "code"
+                else f"[grader: {note}]"), note
     if cell.get("cell_type") in ("markdown", "raw"):
         attachments = cell.get("attachments") if isinstance(cell.get("attachments"), dict) \
             else None
-        return markdown(source, raw=cell.get("cell_type") == "raw", attachments=attachments)
-    return source
+        inert = markdown(source, raw=cell.get("cell_type") == "raw", attachments=attachments)
+        if inert != source:
+            return inert, (f"active HTML (a script, an event handler or a javascript: link) in "
+                           f"a {cell['cell_type']} cell was removed")
+    return source, None

@@ -36,16 +36,14 @@ from tests.hostile.build import Submission, build_base
 from tests.hostile.cases import (A1, A2, A3, BUGS, BY_NAME, CASES, budget_for_tests, build_case,
                                  full, notebook_text, outcome_text)
 from tests.hostile.leftovers import _read, clean, kill, stray_processes
+from tests.test_report import chromium, needs_chromium
 
 pytestmark = pytest.mark.slow
 
 JOBS = 2
-#: The whole corpus, graded with JOBS jobs on two cores: 145-190 s measured (most submissions
-#: take 2-6 s; the loops up to the submission budget, 45 s, and a little more). The bound leaves
-#: room for a busy machine; the module as a whole takes 3.5-4 minutes.
-CORPUS_BOUND = 300.0
-#: A submission may overrun its budget by the check that was running and one reload.
-SUBMISSION_SLACK = 45.0
+#: A submission may overrun its budget by the check that was running (at most the budget's
+#: slow check and the grace) and one reload.
+SUBMISSION_SLACK = 20.0
 STDERR_LIMIT = 100_000          # bytes the grader itself may write to stderr in the batch
 REPO = course.ROOT
 #: HOSTILE_CASES=name,name grades only those cases (to work on one); the tests across the corpus
@@ -199,6 +197,29 @@ def test_every_submission_is_graded_and_recorded(corpus):
         assert grading.record_path(corpus.root, a.id, case.name).exists(), case.name
 
 
+def test_every_case_states_the_one_property_it_protects():
+    from tests.hostile.cases import PROPERTIES, PROTECTS
+    listed = [name for names in PROTECTS.values() for name in names]
+    assert set(PROTECTS) == set(PROPERTIES)
+    assert sorted(listed) == sorted(BY_NAME), (set(BY_NAME) ^ set(listed),
+                                               {n for n in listed if listed.count(n) > 1})
+
+
+@pytest.mark.usefixtures("whole_corpus")
+def test_every_honest_classmate_gets_full_marks_and_a_gradebook_row(corpus):
+    """The class-level property: graded in one batch with every hostile case, each honest
+    submission has full marks, and every submission a record and a gradebook row that agree."""
+    from tests.hostile.cases import PROTECTS
+    for name in PROTECTS["honest"]:
+        case = BY_NAME[name]
+        assert corpus.outcomes[name].total == case.total, (name, corpus.outcomes[name].messages)
+    with gradebook(corpus.root) as gb:
+        for case in CASES:
+            a = course.get(case.assignment)
+            submission = gb.find_submission(a.id, case.name)
+            assert submission.score == pytest.approx(corpus.outcomes[case.name].total), case.name
+
+
 @pytest.mark.usefixtures("whole_corpus")
 def test_no_case_inflates_above_the_honest_sample(corpus):
     honest = {A3: corpus.outcomes["honest"].total, A1: full(A1), A2: full(A2)}
@@ -209,16 +230,18 @@ def test_no_case_inflates_above_the_honest_sample(corpus):
 
 
 @pytest.mark.usefixtures("whole_corpus")
-def test_the_corpus_finishes_within_its_bound(corpus):
+def test_no_submission_costs_more_than_its_budget(corpus):
+    """Measured on each submission's own clock (gate.Clock: what its code ran or waited for
+    itself, not what it waited for a core), so the bound holds on a busy machine too; the wall
+    time of the batch is printed, not asserted (bench/ measures speed)."""
     budget = budget_for_tests()
-    slowest = sorted(corpus.outcomes.values(), key=lambda o: -o.seconds)[:8]
+    slowest = sorted(corpus.outcomes.values(), key=lambda o: -o.own_seconds)[:8]
     print(f"\n{len(corpus.outcomes)} hostile submissions graded in {corpus.seconds:.0f} s with "
-          f"{JOBS} jobs (bound {CORPUS_BOUND:.0f} s); slowest: "
-          + ", ".join(f"{o.student} {o.seconds:.0f} s" for o in slowest))
-    assert corpus.seconds <= CORPUS_BOUND, f"{corpus.seconds:.0f} s for {len(CASES)} cases"
-    slow = {name: round(o.seconds) for name, o in corpus.outcomes.items()
-            if o.seconds > budget.submission + SUBMISSION_SLACK}
-    assert not slow, slow
+          f"{JOBS} jobs; costliest (own time): "
+          + ", ".join(f"{o.student} {o.own_seconds:.0f} s" for o in slowest))
+    over = {name: round(o.own_seconds) for name, o in corpus.outcomes.items()
+            if o.own_seconds > budget.submission + SUBMISSION_SLACK}
+    assert not over, over
 
 
 @pytest.mark.usefixtures("whole_corpus")
@@ -303,6 +326,47 @@ def test_parallel_checks_keep_the_graders_stdout():
     assert left is captured, f"the grader's sys.stdout is now {left!r}"
     assert "grader progress" in captured.getvalue()
     assert "student noise" not in captured.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# no student HTML runs in a TA's browser
+
+def _as_formgrader_renders(notebook: Path, out: Path) -> Path:
+    """The page formgrader serves for an autograded notebook (its exporter and template)."""
+    from nbconvert import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    exporter = HTMLExporter(template_name="formgrade",
+                            extra_template_basedirs=[handlers.template_path])
+    resources = {"assignment_id": "a", "notebook_id": "a", "submission_id": "s", "index": 0,
+                 "total": 1, "base_url": "", "student": "s", "last_name": None,
+                 "first_name": None, "notebook_path": "a.ipynb"}
+    page, _ = exporter.from_filename(str(notebook), resources=resources)
+    out.write_text(page)
+    return out
+
+
+def _title_after_scripts(page: Path, tmp_path: Path) -> str:
+    dom = chromium(tmp_path, "--dump-dom", "--virtual-time-budget=3000", page.as_uri())
+    return (re.search(r"<title>(.*?)</title>", dom, re.S) or [None, ""])[1]
+
+
+@needs_chromium
+@pytest.mark.usefixtures("whole_corpus")
+def test_no_student_html_runs_in_formgrader(corpus, tmp_path):
+    """The autograded notebooks of the cases that try, rendered as formgrader renders them and
+    loaded in headless Chromium: no script, event handler or output of theirs runs. The same
+    Markdown left as the student wrote it does run (the check can fail)."""
+    from tests.hostile.cases import ACTIVE_MARKDOWN
+    for name, assignment in (("active_html", A1), ("forged_outputs", A3)):
+        a = course.get(assignment)
+        notebook = corpus.root / "autograded" / name / a.id / a.notebook
+        page = _as_formgrader_renders(notebook, tmp_path / f"{name}.html")
+        assert "PWNED" not in _title_after_scripts(page, tmp_path), name
+    raw = json.loads(notebook.read_text())
+    raw["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ACTIVE_MARKDOWN})
+    (tmp_path / "raw.ipynb").write_text(json.dumps(raw))
+    page = _as_formgrader_renders(tmp_path / "raw.ipynb", tmp_path / "raw.html")
+    assert "PWNED" in _title_after_scripts(page, tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,5 +495,6 @@ def test_the_budget_bounds_slow_cells_across_a_restart():
     finally:
         shutil.rmtree(base, ignore_errors=True)
     bound = budget.submission + budget.slow_check + budget.cell + 3.0
-    print(f"\nslow cells and a crash: graded in {outcome.seconds:.1f} s, bound {bound:g} s")
-    assert outcome.seconds <= bound, (round(outcome.seconds, 1), outcome.events[:3])
+    print(f"\nslow cells and a crash: graded in {outcome.own_seconds:.1f} s of its own time "
+          f"({outcome.seconds:.1f} s wall), bound {bound:g} s")
+    assert outcome.own_seconds <= bound, (round(outcome.own_seconds, 1), outcome.events[:3])

@@ -115,7 +115,7 @@ class Endpoint:
         self.on_wait = None          # () -> None: called every POLL s while a reply is awaited
         self.on_done = None          # () -> None: called when a top-level call has ended
         self.next_id = 0             # every request has an id its reply must carry
-        self.leash = None            # a Leash shared by the submission's workers, or None
+        self.past_hangs = None       # a Leash shared by the submission's workers, or None
         self.calling = None          # qualified name of the student function called at the top
 
     # -- references ------------------------------------------------------------------------
@@ -175,7 +175,8 @@ class Endpoint:
     def _timed_out(self):
         """First ask the other end to stop (it replies, and can be used again), then kill; a
         function whose interrupt did not land before is killed at once."""
-        interruptible = self.leash is None or self.leash.interruptible(self.calling)
+        past = self.past_hangs
+        interruptible = past is None or past.interruptible(self.calling)
         if self.interrupted is None and interruptible and self.on_interrupt \
                 and self.on_interrupt():
             self.interrupted = self.deadline[1]
@@ -196,8 +197,8 @@ class Endpoint:
         name = target.name if message.get("op") == "call" and isinstance(target, Ref) else None
         if top:
             self.calling = name
-            if self.leash is not None:
-                timeout = self.leash.limit(name, timeout)
+            if self.past_hangs is not None:
+                timeout = self.past_hangs.limit(name, timeout)
         if top and timeout is not None:
             self.deadline = (self.clock() + timeout, timeout)
         self.depth += 1
@@ -222,8 +223,9 @@ class Endpoint:
                 raise Timeout(self.interrupted, alive=True, where=where.removeprefix("stopped "),
                               value=incoming.get("value"))
         except Timeout as stopped:
-            if top and self.leash is not None and name is not None:
-                self.leash.names[name] = stopped.alive and self.leash.names.get(name, True)
+            past = self.past_hangs
+            if top and past is not None and name is not None:
+                past.names[name] = stopped.alive and past.names.get(name, True)
             raise
         finally:
             self.depth -= 1

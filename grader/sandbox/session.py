@@ -220,7 +220,7 @@ class Session:
         self.endpoint = Endpoint(sock, "g", guarded=True)
         self.endpoint.default_timeout = timeout
         self.endpoint.clock = self.clock.now
-        self.endpoint.leash = hung
+        self.endpoint.past_hangs = hung
         self.endpoint.on_died = self._died
         self.endpoint.on_timeout = self.kill
         self.endpoint.on_interrupt = self.interrupt

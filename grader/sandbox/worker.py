@@ -12,10 +12,10 @@ import signal
 import sys
 import time
 
+from ..sanitize import TEXT_LIMIT, cut
 from .endpoint import Endpoint, place_of
 from .gate import run_delay
 
-OUTPUT_LIMIT = 100_000          # characters of text output kept per cell
 
 
 class TimeLimitExceeded(KeyboardInterrupt):
@@ -153,9 +153,10 @@ class Worker(Endpoint):
         for name, text in (("stdout", captured.stdout), ("stderr", captured.stderr)):
             if text:
                 outputs.append({"output_type": "stream", "name": name,
-                                "text": text[:OUTPUT_LIMIT]})
+                                "text": cut(text, TEXT_LIMIT)})
         for display in captured.outputs:
-            data = {k: v for k, v in display.data.items() if k in ("text/plain", "image/png")}
+            data = {k: cut(v, TEXT_LIMIT) if isinstance(v, str) and k == "text/plain" else v
+                    for k, v in display.data.items() if k in ("text/plain", "image/png")}
             if data:
                 outputs.append({"output_type": "display_data", "data": data, "metadata": {}})
         error = result.error_in_exec or result.error_before_exec

@@ -701,6 +701,241 @@ def honest_broken_gradient(sub):
 
 
 # ---------------------------------------------------------------------------------------------
+# output and messages a student's process makes: they cost that submission, never the batch
+
+def surrogate_output(sub):
+    """A lone surrogate in printed text cannot be written as UTF-8 (nbformat.write raised and
+    stopped the whole batch)."""
+    sub.add_cell('print("lone surrogate: \\udcff")\n'
+                 'print("another \\ud800", file=__import__("sys").stderr)\n'
+                 '"\\udcff returned"', after="grad_xtx")
+
+
+def unstorable_display(sub):
+    sub.add_cell("""
+        import numpy as np
+        from IPython.display import publish_display_data
+        publish_display_data({"text/plain": np.arange(3)})          # not JSON
+        publish_display_data({"text/plain": {"nested": [1, 2]}, "image/png": b"\\x89PNG"})
+        print("displays made")
+    """, after="grad_xtx")
+
+
+FORGED_OUTPUTS = """
+import gc
+_worker = next(o for o in gc.get_objects() if type(o).__name__ == "Worker")
+_real_run_cell = _worker.op_run_cell
+
+def _forged_run_cell(message):
+    result = _real_run_cell(message)
+    result["outputs"] = list(result["outputs"]) + [
+        "not an output", 42, None, ["a", "list"],
+        {"output_type": "display_data", "metadata": {},
+         "data": {"text/html": "<script>document.title = 'PWNED'</script><b>html</b>",
+                  "application/javascript": "document.title = 'PWNED'"}},
+        {"output_type": "stream", "name": "stdout", "text": ["a", 1]},
+        {"output_type": "execute_result", "execution_count": "x", "data": {"text/plain": "ok"}},
+        {"output_type": "display_data", "data": {"image/png": "not a png"}, "metadata": {}},
+        {"output_type": "unknown", "text": "?"}]
+    return result
+
+_worker.op_run_cell = _forged_run_cell
+print("cell runner replaced")
+"""
+
+
+def forged_outputs(sub):
+    """A cell replaces the worker's own cell runner (it is the student's process): every cell
+    after it reports outputs that are not outputs, HTML and JavaScript."""
+    sub.add_cell(FORGED_OUTPUTS, after="setup")
+
+
+PROTOCOL_ATTACKS = {
+    # a reply frame written to the socket while the grader waits for the real one
+    "ELU.backward": """
+        import json, os, stat, struct
+        header = json.dumps({"reply": True, "value": 0.0, "id": 1}).encode()
+        for fd in range(3, 64):
+            try:
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.write(fd, struct.pack(">II", len(header), 0) + header)
+            except OSError:
+                pass
+        return grad_output
+    """,
+    # an answer nested far deeper than any value
+    "Tanh.backward": """
+        deep = []
+        for _ in range(200):
+            deep = [deep]
+        return deep
+    """,
+    # a shape whose product overflows int64 to 0, with an empty buffer
+    "Sigmoid.backward": """
+        import json, os, stat, struct
+        header = json.dumps({"reply": True, "id": -1, "value": {"__nd__": 0, "dtype": "<f8",
+                             "shape": [4611686018427387904, 4]}}).encode()
+        frame = struct.pack(">II", len(header), 1) + header + struct.pack(">Q", 0)
+        for fd in range(3, 64):
+            try:
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.write(fd, frame)
+            except OSError:
+                pass
+        import time
+        time.sleep(30)
+    """,
+    # a frame announcing 33 million empty buffers
+    "LeakyReLU.backward": """
+        import os, stat, struct
+        for fd in range(3, 64):
+            try:
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.write(fd, struct.pack(">II", 2, 33_000_000) + b"{}")
+            except OSError:
+                pass
+        import time
+        time.sleep(30)
+    """,
+}
+
+
+def protocol_attacks(sub):
+    sub.module({name: body for name, body in PROTOCOL_ATTACKS.items()})
+
+
+# ---------------------------------------------------------------------------------------------
+# what it costs: bounded by the budget, whatever the student's code does to the limits
+
+STUBBORN = """
+import signal
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)          # the grader's interrupt
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGUSR1})   # and the leash
+while True:
+    pass
+"""
+
+
+def stubborn_loop(sub):
+    """ELU.backward ignores the interrupt and blocks the leash's timer while it loops."""
+    sub.module({"ELU.backward": STUBBORN})
+
+
+def huge_displays(sub):
+    """Three cells each display a 150 MB repr (the autograded notebook was 450 MB)."""
+    for i in range(3):
+        sub.add_cell(f"class Big:\n    def __repr__(self):\n        return '{i}' * 150_000_000\n"
+                     "Big()", after="grad_xtx")
+
+
+def huge_code_cell(sub):
+    """A 20 MB code cell (the notebook file itself is big): kept out, not run, said so."""
+    sub.add_cell("# padding\n" + "x = 1  # " + "z" * 20_000_000 + "\nprint('huge cell ran')",
+                 after="grad_xtx")
+
+
+def many_cells(sub):
+    """5,000 added cells: bounded by the budget, and the work before them still counts."""
+    nb = sub.load()
+    nb["cells"] += [{"cell_type": "code", "execution_count": None, "metadata": {},
+                     "outputs": [], "source": f"a_{i} = {i}"} for i in range(5000)]
+    sub.save(nb)
+
+
+def scratch_flood(sub):
+    """40 files of 50 MB written into the submission folder (the host's /tmp before)."""
+    sub.add_cell("""
+        written = 0
+        try:
+            for i in range(40):
+                with open(f"flood{i}.bin", "wb") as handle:
+                    handle.write(b"x" * 50_000_000)
+                written += 1
+        except OSError as error:
+            print("stopped after", written, "files:", error.strerror)
+    """, after="grad_xtx")
+
+
+# ---------------------------------------------------------------------------------------------
+# what staff read is what was graded
+
+def cached_bytecode(sub):
+    """layers.py is the untouched stub; __pycache__ holds working code compiled from the
+    reference, as an unchecked-hash pyc that Python would import instead of the source."""
+    import py_compile
+    import sys
+    sub.module(stub=True)
+    working = sub.folder / "_working.py"
+    working.write_text((course.SOURCE_LAYERS / "layers.py").read_text())
+    cache = sub.folder / "__pycache__" / f"layers.{sys.implementation.cache_tag}.pyc"
+    cache.parent.mkdir(exist_ok=True)
+    py_compile.compile(str(working), cfile=str(cache),
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    working.unlink()
+    sub.write("helpers.cpython-311-x86_64-linux-gnu.so", b"\x7fELF not really")
+
+
+def linked_folder(sub):
+    """The submission folder is a link to the honest classmate's."""
+    import shutil as _shutil
+    _shutil.rmtree(sub.folder)
+    sub.folder.symlink_to(sub.course_root / "submitted" / "honest" / sub.assignment.id)
+
+
+def utf16_layers(sub):
+    """Correct layers.py saved as UTF-16 (a Windows editor's 'Unicode')."""
+    text = sub.module_path.read_text()
+    sub.module_path.write_bytes(text.encode("utf-16"))
+
+
+# ---------------------------------------------------------------------------------------------
+# no student HTML runs in a TA's browser; no other process is visible
+
+ACTIVE_MARKDOWN = (
+    "My answer <script>document.title = 'PWNED'</script>\n\n"
+    "<img src=x onerror=\"document.title = 'PWNED'\">\n\n"
+    "[a link](javascript:document.title='PWNED') and [a fine one](https://example.org)\n\n"
+    "$a < b$ stays as written")
+
+
+def active_html(sub):
+    """HTML outputs with scripts, and Markdown (an answer, an added cell, a raw HTML cell)
+    with a script, an event handler and a javascript: link."""
+    sub.add_cell("""
+        from IPython.display import HTML, Javascript, display
+        display(HTML("<script>document.title = 'PWNED'</script><b>bold</b>"))
+        display(Javascript("document.title = 'PWNED'"))
+        print("html displayed")
+    """, after="grad_xtx")
+    nb = sub.load()
+    at = sub.index(nb, "grad_xtx") + 1
+    nb["cells"][at:at] = [
+        {"cell_type": "markdown", "metadata": {}, "source": ACTIVE_MARKDOWN},
+        {"cell_type": "raw", "metadata": {"format": "text/html"},
+         "source": "<script>document.title = 'PWNED'</script><p>raw</p>"}]
+    derive = sub.index(nb, "derive_xtx_trace")
+    nb["cells"][derive]["source"] = ACTIVE_MARKDOWN
+    sub.save(nb)
+
+
+PROC_SNOOP = """
+import os
+seen = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit():
+        try:
+            seen.append(open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\\0", b" ")[:200])
+        except OSError:
+            pass
+print("PROCESSES", len(seen), [s for s in seen if b"grader" in s or b"pytest" in s])
+"""
+
+
+def proc_snoop(sub):
+    sub.add_cell(PROC_SNOOP, after="grad_xtx")
+
+
+# ---------------------------------------------------------------------------------------------
 
 def _no_files_outside(*which):
     """verify: none of outside_paths()[i] for i in `which` exists."""
@@ -741,6 +976,38 @@ def _output_bounded(root, outcome, text):
     path = Path(root) / "autograded" / "huge_output" / a.id / a.notebook
     size = path.stat().st_size if path.exists() else 0
     return [f"the autograded notebook is {size} bytes"] if size > 2_000_000 else []
+
+
+def _autograded(root, name, assignment) -> Path:
+    a = course.get(assignment)
+    return Path(root) / "autograded" / name / a.id / a.notebook
+
+
+def _small_notebook(name, assignment, limit=12_000_000):
+    def verify(root, outcome, text):
+        path = _autograded(root, name, assignment)
+        size = path.stat().st_size if path.exists() else 0
+        return [f"the autograded notebook is {size:,} bytes"] if not 0 < size <= limit else []
+    return verify
+
+
+def _no_active_html(root, name, assignment):
+    """The autograded notebook holds no output a browser would run, and no cell whose rendered
+    HTML still carries a script, an event handler or a javascript: link."""
+    from grader.sanitize import _rendered
+    nb = json.loads(_autograded(root, name, assignment).read_text())
+    problems = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            kinds = set(out.get("data", {})) - {"text/plain", "image/png"}
+            if kinds:
+                problems.append(f"an output of kind {sorted(kinds)} was kept")
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        html = source if cell["cell_type"] == "raw" else \
+            _rendered(source, cell.get("attachments")) if cell["cell_type"] == "markdown" else ""
+        if re.search(r"<script|onerror|javascript:", html, re.IGNORECASE):
+            problems.append(f"a {cell['cell_type']} cell renders active HTML: {html[:120]!r}")
+    return problems
 
 
 def _swallowed_failures_shown(root, outcome, text):
@@ -942,6 +1209,112 @@ CASES = [
          "it recognises: the training check must not be fooled",
          reason="below the required 90%"),
 ]
+
+CASES += [
+    # -- the batch completes
+    Case("surrogate_output", A1, "correct", surrogate_output, full(A1),
+         "a cell prints and returns lone surrogates: stored as U+FFFD, the batch goes on",
+         shows="lone surrogate: \ufffd"),
+    Case("unstorable_display", A1, "correct", unstorable_display, full(A1),
+         "displays of values that are not JSON (an ndarray as text/plain): dropped with a note",
+         shows="displays made"),
+    Case("forged_outputs", A3, "correct", forged_outputs, full(A3),
+         "the worker's cell runner replaced: non-outputs, HTML and JavaScript dropped with a "
+         "note, nothing else changes", shows="that a cell does not produce",
+         verify=lambda root, outcome, text: _no_active_html(root, "forged_outputs", A3)),
+    Case("protocol_attacks", A3, "correct", protocol_attacks,
+         without(A3, "elu", "tanh", "sigmoid", "leaky_relu"),
+         "four backwards answer with forged or malformed frames (a reply to another request, "
+         "values nested 200 deep, a shape overflowing int64, 33 million buffers): each costs "
+         "its own check, with the reason",
+         reason="sent the grader a malformed message"),
+    # -- the cost is bounded
+    Case("stubborn_loop", A3, "correct", stubborn_loop, without(A3, "elu"),
+         "ELU.backward ignores the interrupt and blocks the leash's timer: killed, elu lost",
+         reason="did not return within"),
+    Case("huge_displays", A1, "correct", huge_displays, full(A1),
+         "three 150 MB reprs displayed: cut to the output limit, the notebook stays small",
+         shows="more characters were cut", verify=lambda *a: _small_notebook("huge_displays", A1)(*a)),
+    Case("huge_code_cell", A1, "correct", huge_code_cell, full(A1),
+         "a 20 MB code cell: not kept, not run, said so in its place",
+         reason="exceed the 1,000,000 a cell may hold",
+         verify=lambda *a: _small_notebook("huge_code_cell", A1)(*a)),
+    Case("many_cells", A3, "correct", many_cells, full(A3),
+         "5,000 cells added after the work: the checks still run",
+         shows="[PASS] training"),
+    Case("scratch_flood", A1, "correct", scratch_flood, full(A1),
+         "40 files of 50 MB: the worker's scratch space is bounded and private",
+         shows="stopped after"),
+    # -- what staff read is what was graded
+    Case("cached_bytecode", A3, "release", cached_bytecode, 0.0,
+         "a stub layers.py beside a __pycache__ .pyc of working code and a .so: compiled code "
+         "is never run, the source staff read is what is graded",
+         reason="was ignored: compiled code"),
+    Case("linked_folder", A3, "correct", linked_folder, 0.0,
+         "the submission folder links to a classmate's: never followed, zero, flagged",
+         reason="is a symbolic link"),
+    Case("utf16_layers", A3, "correct", utf16_layers, full(A3),
+         "correct layers.py saved as UTF-16: read as such (like a UTF-16 notebook), said so",
+         reason="was saved as UTF-16"),
+    # -- no active HTML; no other process
+    Case("active_html", A1, "correct", active_html, full(A1),
+         "HTML and JavaScript outputs dropped; scripts, event handlers and javascript: links "
+         "in Markdown and raw cells made inert (formgrader renders them: tests/test_hostile.py)",
+         shows="html displayed",
+         verify=lambda root, outcome, text: _no_active_html(root, "active_html", A1)),
+    Case("proc_snoop", A1, "correct", proc_snoop, full(A1),
+         "a cell reads every process's command line: it sees only its own namespace",
+         shows="PROCESSES",
+         verify=lambda root, outcome, text: [line for line in text.splitlines()
+                                             if line.startswith("PROCESSES")
+                                             and not line.endswith("[]")]),
+]
+
+CASES += [
+    # more honest classmates in the same batch: none may be touched by any case above
+    Case("honest_a1", A1, "correct", honest, full(A1), "a correct a1 beside the hostile ones",
+         shows="[PASS] factorize"),
+    Case("honest_a2", A2, "correct", honest, full(A2), "a correct a2 beside the hostile ones",
+         shows="[PASS] two_layer_training"),
+    Case("honest_too", A3, "correct", honest, full(A3), "a second correct a3",
+         shows="[PASS] training"),
+]
+
+#: What each case protects. Every case states one; tests/test_hostile.py checks the list.
+PROPERTIES = {
+    "honest": "controls: honest work, graded in the same batch, gets full marks",
+    "classmates": "one student can never touch another's grade or files",
+    "partial credit": "a crash or a hang costs only the checks whose code it is in",
+    "no inflation": "nothing hostile earns more than the honest part of the work",
+    "batch completes": "whatever a submission sends or prints, it costs that submission only "
+                       "and every submission is recorded",
+    "cost bounded": "no submission costs more than its budget, whatever it does to the limits",
+    "staff see what was graded": "the files and cells staff read are the ones that were run",
+    "secrets invisible": "the reference, the hidden tests, other submissions and other "
+                         "processes stay out of reach",
+    "no active HTML": "no student HTML or JavaScript runs in formgrader or our pages",
+}
+PROTECTS = {
+    "honest": ["honest", "honest_broken_gradient", "honest_a1", "honest_a2", "honest_too"],
+    "classmates": ["copy_classmate", "write_outside", "linked_folder"],
+    "partial credit": ["exit_in_layer", "segfault_in_layer", "segfault_at_import",
+                       "sys_exit_at_import", "raise_at_end_of_import", "sys_exit_in_layer",
+                       "os_exit_in_cell", "sys_exit_in_cell", "a2_exit_in_gate",
+                       "lbfgs_short_gradient", "memory_bomb", "memory_hog_cell", "fork_bomb"],
+    "no inflation": ["monkeypatch_numpy", "monkeypatch_minimize", "monkeypatch_checks",
+                     "sys_modules_layers", "swallow_exceptions", "fake_accuracy"],
+    "batch completes": ["surrogate_output", "unstorable_display", "forged_outputs",
+                        "protocol_attacks", "corrupt_json", "truncated_notebook",
+                        "missing_notebook", "stderr_flood", "huge_output"],
+    "cost bounded": ["loop_in_cell", "two_loop_cells", "loop_in_dense_forward",
+                     "loop_in_training", "stubborn_loop", "huge_displays", "huge_code_cell",
+                     "many_cells", "scratch_flood", "multiprocessing_bomb", "escape_child"],
+    "staff see what was graded": ["deleted_test_cells", "edited_test_cells", "reordered_cells",
+                                  "edited_points", "forged_test_cells", "renamed_notebook",
+                                  "cached_bytecode", "utf16_layers", "symlink_reference"],
+    "secrets invisible": ["secrets_probe", "read_reference", "proc_snoop"],
+    "no active HTML": ["active_html"],
+}
 
 BY_NAME = {case.name: case for case in CASES}
 assert len(BY_NAME) == len(CASES)
