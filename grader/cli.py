@@ -38,8 +38,13 @@ def parser():
 
 
 def main(argv=None):
+    from .course import UsageError
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"grader {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

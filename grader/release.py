@@ -49,7 +49,8 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)        # fixed: the same sources give the same
 def add_arguments(parser):
     parser.add_argument("assignments", nargs="*",
                         help=f"default: all ({', '.join(course.ASSIGNMENTS)})")
-    parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
+    parser.add_argument("--course-dir", type=Path, default=course.DEFAULT_COURSE,
+                        help=f"default: {course.DEFAULT_COURSE}")
     parser.add_argument("--version", help="build the zips <assignment>-VERSION.zip, "
                         "instructor-VERSION.zip and SHA256SUMS (after proving every bundle)")
     parser.add_argument("--out", type=Path, help="with --version: where the zips go (default "
@@ -126,6 +127,7 @@ def release(root: Path, assignment_ids=None, out: Path | None = None, log=print,
         raise ReleaseError("no assignment has a source notebook under assignments/")
     from .nbgrader_api import api_for
     api = api_for(root)
+    course.EXCHANGE.mkdir(parents=True, exist_ok=True)   # plain `nbgrader list` works from here
     built, problems = [], []
     for assignment in assignments:
         result = api.generate_assignment(assignment.id, force=True, create=True)
