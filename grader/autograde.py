@@ -38,6 +38,7 @@ class Outcome:
     hidden: dict = field(default_factory=dict)   # check id -> instructor-only message
     fingerprint: str = ""
     isolation: str = ""     # "root", "userns", or "weak" (no namespaces, by explicit opt-in)
+    notes: list = field(default_factory=list)    # what was found and is no problem (a rename)
     graded_now: bool = field(default=False, compare=False)   # not saved: this run graded it
 
     def to_record(self) -> dict:
@@ -52,6 +53,7 @@ class Outcome:
                                "hidden_message": self.hidden.get(check, "")}
                        for check, (score, maximum) in self.scores.items()},
             "manual": self.manual, "flags": self.flags, "events": self.events,
+            "notes": self.notes,
             **({"isolation": self.isolation} if self.isolation else {}),
         }
 
@@ -64,7 +66,8 @@ class Outcome:
                    record.get("manual", {}), record.get("flags", []), record.get("events", []),
                    record.get("seconds", 0.0),
                    {k: v["hidden_message"] for k, v in checks.items() if v.get("hidden_message")},
-                   record.get("fingerprint", ""), record.get("isolation") or "")
+                   record.get("fingerprint", ""), record.get("isolation") or "",
+                   record.get("notes", []))
 
     @property
     def total(self):
@@ -174,11 +177,17 @@ def _late_penalty(gb, root, assignment_id, student):
     gb.db.commit()
 
 
+# findings that change nothing in what was graded: reported, but not as something that failed
+NOTE_KINDS = ("renamed_notebook", "reordered_cells")
+
+
 def outcome_of(assignment, student, graded, manual) -> Outcome:
+    notes = [f.message for f in graded.findings if f.kind in NOTE_KINDS]
     outcome = Outcome(student, assignment.id, "graded", dict(graded.scores),
                       {k: v for k, v in graded.public.items() if k in graded.scores},
-                      dict(manual), list(graded.flags), list(graded.events),
-                      hidden=dict(graded.hidden))
+                      dict(manual), list(graded.flags),
+                      [e for e in graded.events if e not in notes],
+                      hidden=dict(graded.hidden), notes=notes)
     if graded.notebook is None:
         kinds = {f.kind for f in graded.findings}
         why = next((f.message for f in graded.findings), "no notebook")

@@ -193,7 +193,8 @@ def gradescope_results(record: dict, task_names: dict, grade: Grade | None = Non
     isolation = record.get("isolation")
     tests = [{"name": "Submission", "number": "0", "score": 0.0, "max_score": 0.0,
               "status": "passed" if tested and not events else "failed",
-              "output": "\n".join([submission_summary(record), *events]),
+              "output": "\n".join([submission_summary(record), *events,
+                                   *(student_text(n) for n in record.get("notes", []))]),
               "visibility": "visible"}]
     cells = grade.cells if grade else {}
     for number, (check_id, check) in enumerate(record.get("checks", {}).items(), 1):

@@ -206,6 +206,7 @@ def render(record: dict, assignment: course.Assignment, task_names: dict, manual
     if status != "graded":
         happened.append(student_text(status))
     happened += [student_text(event) for event in record.get("events", [])]
+    happened += [student_text(note) for note in record.get("notes", [])]
     setup_failed = "setup cell failed" in status
     happened += [student_text(f"cell {n}{f' ({gid})' if gid else ''} raised {error}")
                  for n, gid, error in errors
