@@ -2,6 +2,7 @@
 wrong, 2 bad usage), and a failed run creates nothing. Each command runs as an instructor runs
 it: `python -m grader ...` in a shell, from the repository root."""
 import json
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -118,3 +119,52 @@ def test_gradescope_export_to_one_file_for_many_submissions_is_bad_usage(graded,
                           graded[0], "--out", tmp_path / "many.json")
     assert code == 2 and "is one file" in one_line(err)
     assert not (tmp_path / "many.json").exists()
+
+
+def test_demo_never_replaces_a_class_that_is_not_the_demo(tmp_path):
+    root = tmp_path / "course"
+    root.mkdir()
+    (root / "gradebook.db").write_text("a real class")
+    code, _, err = grader("demo", "--course-dir", root)
+    assert code == 2 and "is not the demo" in one_line(err)
+    assert (root / "gradebook.db").read_text() == "a real class"
+
+
+# -- one course directory: the demo's, where every command and plain nbgrader look -----------
+
+def test_every_command_and_nbgrader_look_in_the_same_default_course_dir():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from grader.cli import parser
+    p = parser()
+    for verb in ("release", "autograde", "feedback", "report", "export", "demo"):
+        args = p.parse_args([verb] + (["--format", "csv"] if verb == "export" else []))
+        assert args.course_dir == course.DEFAULT_COURSE, verb
+    c = PyFileConfigLoader("nbgrader_config.py", str(ROOT)).load_config()
+    assert c.CourseDirectory.root == str(course.DEFAULT_COURSE.resolve())
+    assert c.Exchange.root == str(course.EXCHANGE)
+    assert course.EXCHANGE.parent == course.DEFAULT_COURSE.parent == course.BUILD
+
+
+def test_plain_nbgrader_works_on_the_graded_class_from_the_repository_root(graded):
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    students = subprocess.run([nbgrader, "db", "student", "list",
+                               f"--CourseDirectory.root={graded[0]}"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert students.returncode == 0, students.stderr
+    from grader import demo
+    for student in demo.SAMPLES:
+        assert student in students.stdout
+    listed = subprocess.run([nbgrader, "list"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert listed.returncode == 0, listed.stderr           # the exchange is under build/
+
+
+def test_a_missing_default_course_says_how_to_make_one_and_how_to_point_elsewhere(
+        monkeypatch, tmp_path):
+    monkeypatch.setattr(course, "DEFAULT_COURSE", tmp_path / "course")
+    with pytest.raises(course.UsageError) as error:
+        course.require_course(tmp_path / "course")
+    message = str(error.value)
+    assert "the default course directory; --course-dir DIR for another" in message
+    assert "grader demo" in message
