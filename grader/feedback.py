@@ -19,6 +19,9 @@ from pathlib import Path
 from . import autograde, course, leaks, notebooks
 
 FEEDBACK_FILE = "feedback.html"
+# errors of code that does not parse: the clean room reports each such cell or module as an
+# event (grader.cleanroom.Unparsable), with its line, so the cell's own output is not repeated
+UNPARSABLE = ("SyntaxError", "IndentationError", "TabError")
 
 # "expected 0.953", "expected: -1.5", "expected [0.2, ...]", "expected array([1., ...])"; not
 # "expected ':'" (Python's own syntax errors) nor a shape, "expected (3, 5)".
@@ -210,7 +213,8 @@ def render(record: dict, assignment: course.Assignment, task_names: dict, manual
     setup_failed = "setup cell failed" in status
     happened += [student_text(f"cell {n}{f' ({gid})' if gid else ''} raised {error}")
                  for n, gid, error in errors
-                 if not (setup_failed and gid == "setup")]
+                 if not (setup_failed and gid == "setup")
+                 and not error.startswith(UNPARSABLE)]     # the grader's events say it, once
     manual_rows, manual_done, manual_max, manual_pending = [], 0.0, 0.0, 0
     for grade_id, maximum in record.get("manual", {}).items():
         score, _, comment = manual.get(grade_id, (None, maximum, ""))
