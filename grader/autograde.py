@@ -240,6 +240,8 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
     zygote = Zygote()       # first: its imports (numpy, scipy, ...) overlap nbgrader's below
     try:
         outcomes, todo = _todo(root, assignments, students, force, bool(assignment_ids))
+        if outcomes:
+            log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
         failures = _grade_all(root, assignments, todo, zygote, jobs or default_jobs(),
                               budget, log, progress, outcomes)
     finally:
