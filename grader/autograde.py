@@ -38,8 +38,10 @@ class Outcome:
     seconds: float = 0.0
     hidden: dict = field(default_factory=dict)   # check id -> instructor-only message
     fingerprint: str = ""
-    isolation: str = ""                          # grader.sandbox.confine mode it ran in
+    isolation: str = ""     # "root", "userns", or "weak" (no namespaces, by explicit opt-in)
     own_seconds: float = 0.0                     # its cost on its own clock (the budget's)
+    notes: list = field(default_factory=list)    # what was found and is no problem (a rename)
+    graded_now: bool = field(default=False, compare=False)   # not saved: this run graded it
 
     def to_record(self) -> dict:
         return {
@@ -53,7 +55,8 @@ class Outcome:
                                "hidden_message": self.hidden.get(check, "")}
                        for check, (score, maximum) in self.scores.items()},
             "manual": self.manual, "flags": self.flags, "events": self.events,
-            "isolation": self.isolation, "own_seconds": round(self.own_seconds, 3),
+            "notes": self.notes, "own_seconds": round(self.own_seconds, 3),
+            **({"isolation": self.isolation} if self.isolation else {}),
         }
 
     @classmethod
@@ -65,8 +68,8 @@ class Outcome:
                    record.get("manual", {}), record.get("flags", []), record.get("events", []),
                    record.get("seconds", 0.0),
                    {k: v["hidden_message"] for k, v in checks.items() if v.get("hidden_message")},
-                   record.get("fingerprint", ""), record.get("isolation", ""),
-                   record.get("own_seconds", 0.0))
+                   record.get("fingerprint", ""), record.get("isolation") or "",
+                   record.get("own_seconds", 0.0), record.get("notes", []))
 
     @property
     def total(self):
@@ -145,6 +148,7 @@ def store(root: Path, assignment: course.Assignment, student: str, folder: Path,
                 else:
                     grade.needs_manual_grade = True
         gb.db.commit()
+        _late_penalty(gb, root, assignment.id, student)
     dest = Path(root) / "autograded" / student / assignment.id
     dest.mkdir(parents=True, exist_ok=True)
     if graded.notebook is not None:
@@ -186,11 +190,38 @@ def failed_outcome(assignment, student, release_nb, error: BaseException) -> Out
                    notebooks.manual_points(release_nb), [f"the grader failed: {why}"])
 
 
+def _late_penalty(gb, root, assignment_id, student):
+    """What nbgrader's AssignLatePenalties does after autograding: the LateSubmissionPlugin
+    configured in nbgrader_config.py (none by default) sets each notebook's penalty."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    from .nbconfig import config
+    submission = gb.find_submission(assignment_id, student)
+    late = submission.total_seconds_late
+    assigner = None
+    for notebook in submission.notebooks:
+        notebook.late_submission_penalty = None
+        if late > 0:
+            if assigner is None:
+                assigner = AssignLatePenalties(config=config(root))
+                assigner.init_plugin()
+            penalty = assigner.plugin_inst.late_submission_penalty(student, notebook.score, late)
+            if penalty is not None:
+                notebook.late_submission_penalty = assigner._check_late_penalty(notebook, penalty)
+    gb.db.commit()
+
+
+# findings that change nothing in what was graded: reported, but not as something that failed
+NOTE_KINDS = ("renamed_notebook", "reordered_cells")
+
+
 def outcome_of(assignment, student, graded, manual) -> Outcome:
+    notes = [f.message for f in graded.findings if f.kind in NOTE_KINDS]
     outcome = Outcome(student, assignment.id, "graded", dict(graded.scores),
                       {k: v for k, v in graded.public.items() if k in graded.scores},
-                      dict(manual), list(graded.flags), list(graded.events),
-                      hidden=dict(graded.hidden))
+                      dict(manual), list(graded.flags),
+                      [e for e in graded.events if e not in notes],
+                      hidden=dict(graded.hidden), notes=notes)
     if graded.notebook is None:
         kinds = {f.kind for f in graded.findings}
         why = next((f.message for f in graded.findings), "no notebook")
@@ -241,7 +272,7 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
     the machine's best (bench/isolation_bench.py compares them)."""
     from .sandbox.session import Zygote
 
-    root = Path(root)
+    root = course.require_course(root)
     assignments = ([course.get(a) for a in assignment_ids] if assignment_ids
                    else course.available())
     zygote = Zygote()       # first: its imports (numpy, scipy, ...) overlap nbgrader's below
@@ -249,7 +280,7 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
         zygote.mode = isolation
         if doctor.check({**zygote.probed, "mode": zygote.isolation}, allow_weak) == "weak":
             log("WARNING: grading with weak isolation (no namespaces): every result says so")
-        outcomes, todo = _todo(root, assignments, students, force)
+        outcomes, todo = _todo(root, assignments, students, force, bool(assignment_ids))
         if outcomes:
             log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
         failures = _grade_all(root, assignments, todo, zygote, jobs or default_jobs(),
@@ -262,7 +293,7 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
     return outcomes
 
 
-def _todo(root, assignments, students, force):
+def _todo(root, assignments, students, force, explicit=True):
     """(outcomes of the submissions graded before and unchanged since, the rest to grade,
     biggest first)."""
     from .nbgrader_api import api_for, gradebook
@@ -271,10 +302,20 @@ def _todo(root, assignments, students, force):
     with gradebook(root) as gb:
         known = {a.name for a in gb.assignments}
     outcomes, todo = [], []
+    if not explicit:
+        assignments = [a for a in assignments if a.id in known]   # every released one
     for assignment in assignments:
         if assignment.id not in known:
-            raise SystemExit(f"{assignment.id} has not been released in {root}: "
-                             f"run `grader release --course-dir {root}` first")
+            raise course.UsageError(f"{assignment.id} has not been released in "
+                                    f"{course.where(root)}: run `grader release "
+                                    f"{assignment.id} --course-dir {root}` first")
+    for student in students or ():
+        if not any((root / "submitted" / student / a.id).is_dir() for a in assignments):
+            which = " or ".join(a.id for a in assignments)
+            raise course.UsageError(f"no submission of {which} by {student} in "
+                                    f"{root / 'submitted'} (looked for "
+                                    f"{root / 'submitted' / student / assignments[0].id})")
+    for assignment in assignments:
         for student in students or submissions(root, assignment.id):
             folder = root / "submitted" / student / assignment.id
             if not folder.is_dir():
@@ -286,6 +327,10 @@ def _todo(root, assignments, students, force):
                     outcomes.append(done)
                     continue
             todo.append((assignment, student, folder))
+    if not outcomes and not todo:
+        raise course.UsageError(f"nothing to grade: no submission in "
+                                f"{root / 'submitted'}/<student>/"
+                                f"{'|'.join(a.id for a in assignments)}/")
     todo.sort(key=lambda item: -expected_cost(item[0], item[2]))
     return outcomes, todo
 
@@ -303,7 +348,8 @@ def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, out
     if progress and todo:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), unit="submission", desc="grading", leave=False)
-    releases = {a.id: notebooks.load(root / "release" / a.id / a.notebook) for a in assignments}
+    releases = {a.id: notebooks.load(root / "release" / a.id / a.notebook)
+                for a in {a.id: a for a, _, _ in todo}.values()}
 
     def grade(assignment, folder):
         gate.acquire()
@@ -339,12 +385,14 @@ def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, out
                         store(root, assignment, student, folder, Graded(None), outcome)
                     except Exception:           # noqa: BLE001  (the record still says why)
                         log(f"{assignment.id} {student}: not in the gradebook either")
+                outcome.graded_now = True
                 save(root, outcome)         # last: the record marks the submission done
                 outcomes.append(outcome)
                 if bar:
                     bar.update(1)
-                log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} "
-                    f"({outcome.status}{'; FLAGGED' if outcome.flags else ''})")
+                else:
+                    log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} "
+                        f"({outcome.status}{'; FLAGGED' if outcome.flags else ''})")
     finally:
         if bar:
             bar.close()
@@ -358,8 +406,9 @@ class GradingFailed(RuntimeError):
 
 
 def add_arguments(parser):
-    parser.add_argument("assignments", nargs="*")
-    parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
+    parser.add_argument("assignments", nargs="*", help="default: every released assignment")
+    parser.add_argument("--course-dir", type=Path, default=course.DEFAULT_COURSE,
+                        help=f"default: {course.DEFAULT_COURSE}")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
     parser.add_argument("--jobs", type=int,
                         help="submissions computing at once (default: the number of cores; "
@@ -367,6 +416,34 @@ def add_arguments(parser):
     parser.add_argument("--force", action="store_true",
                         help="regrade submissions that are already graded and unchanged")
     add_isolation_argument(parser)
+    parser.add_argument("--table", action="store_true",
+                        help="print the full matrix: a row per check, a column per student")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                        help=f"wall-clock budget of one submission (default "
+                             f"{_budget_default('submission'):g})")
+    parser.add_argument("--memory-limit", type=int, metavar="MB",
+                        help=f"address space of a worker running student code (default "
+                             f"{_budget_default('memory') // 2 ** 20})")
+
+
+def _budget_default(name):
+    from .cleanroom import Budget
+    return getattr(Budget(), name)
+
+
+def budget_for(time_limit=None, memory_limit_mb=None):
+    """The clean room's limits, with a submission's time and a worker's memory as given."""
+    from dataclasses import replace
+
+    from .cleanroom import Budget
+    budget = Budget()
+    if time_limit:
+        budget = replace(budget, submission=float(time_limit),
+                         cell=min(budget.cell, float(time_limit)),
+                         slow_check=min(budget.slow_check, float(time_limit)))
+    if memory_limit_mb:
+        budget = replace(budget, memory=int(memory_limit_mb) * 2 ** 20)
+    return budget
 
 
 def add_isolation_argument(parser):
@@ -378,19 +455,81 @@ def add_isolation_argument(parser):
 
 def run(args) -> int:
     started = time.perf_counter()
+    code = 0
     try:
         outcomes = autograde(args.course_dir, args.assignments or None, args.student or None,
-                             jobs=args.jobs, force=args.force, allow_weak=args.allow_weak_isolation)
-        code = 0
+                             jobs=args.jobs, force=args.force, log=print,
+                             budget=budget_for(args.time_limit, args.memory_limit),
+                             allow_weak=args.allow_weak_isolation)
     except doctor.IsolationRefused as error:
         print(f"grader autograde: {error}", file=sys.stderr)
         return 2
     except GradingFailed as error:
         outcomes, code = error.outcomes, 1
         print(f"grader autograde: {error}")
-    print(table(outcomes))
-    print(f"\n{len(outcomes)} submissions in {time.perf_counter() - started:.1f} s")
+    if args.table:
+        print(table(outcomes))
+    print(summary(outcomes, args.course_dir, time.perf_counter() - started,
+                  table_shown=args.table))
+    if any(not o.status == "graded" for o in outcomes):
+        code = 1            # a submission recorded as zero: its reason is in the summary
     return code
+
+
+WORTH_A_LOOK = 12
+
+
+def _cause(outcome: Outcome) -> str:
+    """The one line that says best why a submission is worth a look, or ''."""
+    if outcome.status != "graded":
+        return f"recorded as zero: {outcome.status.removeprefix('zero: ')}"
+    if outcome.flags:
+        return f"FLAG {outcome.flags[0]}"
+    if outcome.events:
+        return outcome.events[0]
+    return ""
+
+
+def summary(outcomes: list[Outcome], root, seconds: float, table_shown=False) -> str:
+    """What a class-sized run prints: per assignment the counts per outcome, then the
+    submissions worth a look (recorded as zero, flagged, something did not run), then where
+    the details are. The full matrix is behind --table."""
+    lines = []
+    for assignment in dict.fromkeys(o.assignment for o in outcomes):
+        rows = [o for o in outcomes if o.assignment == assignment]
+        maximum = max(o.max_total for o in rows)
+        now = sum(o.graded_now for o in rows)
+        counts = {"full marks": sum(o.status == "graded" and o.total >= o.max_total
+                                    for o in rows),
+                  "partial": sum(o.status == "graded" and 0 < o.total < o.max_total
+                                 for o in rows),
+                  "no point": sum(o.status == "graded" and o.total == 0 for o in rows),
+                  "recorded as zero": sum(o.status != "graded" for o in rows),
+                  "flagged": sum(bool(o.flags) for o in rows)}
+        mean = sum(o.total for o in rows) / len(rows)
+        lines.append(f"{assignment}: {len(rows)} submissions ({now} graded now, "
+                     f"{len(rows) - now} unchanged since the last run), mean {mean:.1f} / "
+                     f"{maximum:g}")
+        lines.append("  " + " | ".join(f"{k} {v}" for k, v in counts.items()))
+        weak = [o.student for o in rows if o.isolation == "weak"]
+        if weak:
+            lines.append(f"  WEAK ISOLATION: {len(weak)} graded without namespaces (explicit "
+                         f"opt-in): {', '.join(weak)}")
+    look = [(o, _cause(o)) for o in outcomes if _cause(o)]
+    if look:
+        lines.append("\nWorth a look:")
+        for o, cause in look[:WORTH_A_LOOK]:
+            lines.append(f"  {o.assignment} {o.student} ({o.total:g}/{o.max_total:g}): "
+                         f"{cause.splitlines()[0][:200]}")
+        if len(look) > WORTH_A_LOOK:
+            lines.append(f"  ... and {len(look) - WORTH_A_LOOK} more (see the class report)")
+    root = Path(root)
+    lines.append(f"\n{len(outcomes)} submissions in {seconds:.1f} s. Details: "
+                 f"`grader report` -> {root / 'reports'}/<assignment>.html; `grader feedback` "
+                 f"-> {root / 'feedback'}/<student>/; "
+                 + ("" if table_shown else "`grader autograde --table` for every check's score; ")
+                 + f"records in {root / 'autograded'}/<student>/<assignment>/{RESULTS_FILE}")
+    return "\n".join(lines)
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -86,6 +86,84 @@ def statements(source: str) -> list[str]:
     return ["\n".join(lines[a - 1:b]) for a, b in spans]
 
 
+def defined_names(source: str) -> set:
+    """The names a piece of code defines at top level (def, class, assignment, import); parsing
+    executes nothing. Empty when it does not parse."""
+    try:
+        tree = ast.parse(_python(source))
+    except (SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in getattr(node, "targets", [getattr(node, "target", None)]):
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+    return names
+
+
+def _python(source: str) -> str:
+    """A cell's source as Python (IPython's magics translated), as a kernel would run it."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    return TransformerManager().transform_cell(source)
+
+
+def syntax_error(source: str, filename: str = "<cell>") -> str | None:
+    """'SyntaxError: <message> (line N)' when `source` does not parse, else None."""
+    try:
+        ast.parse(_python(source) if filename == "<cell>" else source, filename)
+    except SyntaxError as error:
+        return f"{type(error).__name__}: {error.msg} (line {error.lineno})"
+    except ValueError as error:           # a null byte
+        return f"SyntaxError: {error}"
+    return None
+
+
+@dataclass(frozen=True)
+class Unparsable:
+    """Student code that does not parse: nothing in it ran, so what it should define is
+    missing -- the cause of every check that needed it, said once."""
+    where: str          # "the cell grad_xtx_solution (cell 5)", "layers.py"
+    error: str          # "SyntaxError: '(' was never closed (line 9)"
+    lost: frozenset     # the names the reference version defines there
+
+    @property
+    def event(self):
+        return (f"{self.where} does not parse -- {self.error}: nothing in it ran, and the checks "
+                "that need what it defines were not tested")
+
+    def cause(self, check_id, name):
+        return (f"{check_id}: not tested: {name} was never defined, because {self.where} does "
+                "not parse (see what happened)")
+
+
+class _Watched:
+    """The student's namespace as a check sees it, noting each name asked for and missing."""
+
+    def __init__(self, namespace):
+        self._namespace, self.missing = namespace, []
+
+    def __contains__(self, name):
+        found = name in self._namespace
+        if not found and name not in self.missing:
+            self.missing.append(name)
+        return found
+
+    def __getitem__(self, name):
+        if name not in self:
+            raise KeyError(name)
+        return self._namespace[name]
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def __getattr__(self, attribute):
+        return getattr(self._namespace, attribute)
+
+
 def _left_out(unit, error):
     """What a reload leaves out after `unit` (cell,) or (cell, statement) hung or crashed."""
     if len(unit) > 1:
@@ -125,6 +203,32 @@ class Grader:
         released = Path(course_root) / "release" / assignment.id if course_root else None
         self.released_modules = {name: released / name for name in assignment.modules
                                  if released and (released / name).is_file()}
+        source = notebooks.load(assignment.source_dir / assignment.notebook)
+        self.defines = {notebooks.meta(c).get("grade_id"): defined_names(
+            notebooks.without_fences(notebooks.source(c)))
+            for c in source["cells"] if c.get("cell_type") == "code"}
+        self.module_defines = {name: defined_names((course.SOURCE_LAYERS / src).read_text())
+                               for name, src in assignment.modules.items()}
+
+    def unparsable(self, folder: Path, nb: dict) -> list[Unparsable]:
+        """The student's code that does not parse: code cells other than tests (parsed, never
+        run, here) and the submitted modules."""
+        found = []
+        for index, cell in enumerate(nb["cells"], 1):
+            if cell.get("cell_type") != "code" or notebooks.is_test(cell):
+                continue
+            error = syntax_error(notebooks.source(cell))
+            if error:
+                grade_id = notebooks.meta(cell).get("grade_id")
+                where = f"the cell {grade_id} (cell {index})" if grade_id else f"cell {index}"
+                found.append(Unparsable(where, error, frozenset(self.defines.get(grade_id, ()))))
+        for name, lost in self.module_defines.items():
+            path = Path(folder) / name
+            if path.is_file() and not path.is_symlink() and path.stat().st_size < 10 * 2 ** 20:
+                error = syntax_error(path.read_text(errors="replace"), name)
+                if error:
+                    found.append(Unparsable(name, error, frozenset(lost)))
+        return found
 
     # -- worker lifecycle -------------------------------------------------------------------
     def _session(self, folder, graded):
@@ -276,6 +380,8 @@ class Grader:
             graded.scores = {c: (0.0, p) for c, p in self.tests.items()}
             return graded
         nb = graded.notebook = self._inert(nb, graded)
+        self.broken = self.unparsable(folder, nb)
+        graded.events = [u.event for u in self.broken] + graded.events   # the cause leads
         session = self._session(folder, graded)
         skip = set()
         try:
@@ -306,16 +412,29 @@ class Grader:
                 self._check(session, check_id, points, graded, deadline)
         finally:
             session.close()
+        graded.events = [e for e in graded.events if not self._consequence(e)]
         self._annotate(nb, graded)
         graded.own_seconds = self.clock.now() - started
         return graded
+
+    def _consequence(self, event: str) -> bool:
+        """A given cell's error that only repeats a syntax error already reported: the module
+        that does not parse, or a name it (or a cell that does not parse) should define."""
+        if not event.startswith("the given cell "):
+            return False
+        for broken in self.broken:
+            if broken.where.endswith(".py") and f"({broken.where}, line" in event:
+                return True
+            if any(f"name '{name}' is not defined" in event for name in broken.lost):
+                return True
+        return False
 
     def _check(self, session, check_id, points, graded, deadline):
         session.endpoint.default_timeout = min(self.budget.for_check(check_id),
                                                max(1.0, deadline - self.clock.now()))
         interrupts = session.interrupts
         try:
-            namespace = session.namespace()
+            namespace = _Watched(session.namespace())
             result = self.hidden.evaluate(check_id, namespace)
         except (Timeout, Died) as error:
             graded.scores[check_id] = (0.0, points)
@@ -327,6 +446,11 @@ class Grader:
         if result.passed:
             return
         graded.hidden[check_id] = result.message
+        cause = next(((u, name) for name in namespace.missing for u in self.broken
+                      if name in u.lost), None)
+        if cause is not None:
+            graded.public[check_id] = graded.hidden[check_id] = cause[0].cause(check_id, cause[1])
+            return
         if result.stopped or not session.alive or session.interrupts > interrupts:
             # the student's code crashed or hung inside the check: that, not a comparison with
             # the reference, is the reason, and saying so reveals nothing

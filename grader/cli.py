@@ -1,7 +1,8 @@
 """`grader <verb>`: each verb is one module with `add_arguments(parser)` and `run(args) -> int`.
 
-Exit codes: 0 success; 1 the work ran but a result is wrong (a release leaks, a submission could
-not be graded, the demo scored unexpectedly); 2 bad usage.
+Exit codes: 0 success; 1 the work ran but a result is wrong (a release leaks, a submission was
+recorded as zero or could not be graded, the demo scored unexpectedly); 2 bad usage (an unknown
+assignment, student or course directory, nothing to do): one line on stderr, nothing created.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ VERBS = {
     "feedback": "per-student HTML feedback from the graded submissions",
     "report": "one HTML class report per assignment",
     "similarity": "which submissions share unusual code (for the staff)",
-    "export": "grades as CSV (LMS import) or Gradescope results",
+    "export": "the gradebook's grades: plain CSV, Canvas, Moodle or Gradescope results",
     "demo": "release, grade a demo class end to end, print the table",
     "doctor": "which isolation this machine gives the clean room, and what is missing",
 }
@@ -40,8 +41,13 @@ def parser():
 
 
 def main(argv=None):
+    from .course import UsageError
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"grader {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

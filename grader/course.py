@@ -9,6 +9,15 @@ ASSIGNMENTS_DIR = ROOT / "assignments"
 SOURCE_LAYERS = ROOT / "source_layers"
 NNCHECK = Path(__file__).resolve().parent / "nncheck"
 BUILD = ROOT / "build"
+# Where every command looks when not given --course-dir: the class `grader demo` builds, and the
+# one plain `nbgrader` and formgrader see from the repository root (nbgrader_config.py).
+DEFAULT_COURSE = BUILD / "course"
+EXCHANGE = BUILD / "exchange"
+
+
+class UsageError(SystemExit):
+    """Bad input (an unknown assignment, student or course directory, nothing to do): the CLI
+    prints it as one line and exits 2, having created nothing."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,31 @@ def get(assignment_id: str) -> Assignment:
     try:
         return ASSIGNMENTS[assignment_id]
     except KeyError:
-        raise SystemExit(f"unknown assignment {assignment_id!r}; known: "
+        raise UsageError(f"unknown assignment {assignment_id!r}; known: "
                          f"{', '.join(ASSIGNMENTS)}") from None
 
 
 def available() -> list[Assignment]:
     """Assignments whose source notebook exists (authoring may be in progress)."""
     return [a for a in ASSIGNMENTS.values() if (a.source_dir / a.notebook).exists()]
+
+
+def where(root) -> str:
+    """How a message names a course directory: with the hint to point elsewhere when it is the
+    default one."""
+    root = Path(root)
+    if root.resolve() == DEFAULT_COURSE.resolve():
+        return f"{root} (the default course directory; --course-dir DIR for another)"
+    return str(root)
+
+
+def require_course(root, verb: str = "") -> Path:
+    """The course directory `root`, which must hold a gradebook (a released class): checked
+    before anything is written, so that a mistyped --course-dir creates nothing."""
+    root = Path(root)
+    if not (root / "gradebook.db").is_file():
+        what = "does not exist" if not root.exists() else "holds no course (no gradebook.db)"
+        hint = ("run `grader demo` or `grader release` first" if root.resolve() ==
+                DEFAULT_COURSE.resolve() else "check --course-dir")
+        raise UsageError(f"{where(root)} {what}: {hint}")
+    return root

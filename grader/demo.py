@@ -80,12 +80,21 @@ def expected_score(kind: str, assignment: course.Assignment) -> float:
     return 0.0
 
 
+MARKER = ".grader-demo"      # a course directory `grader demo` built, and may build anew
+
+
 def grade_demo_class(root: Path, log=print, allow_weak=False):
-    """Release, build the class, grade it; returns (outcomes, the unexpectedly scored ones)."""
+    """Release, build the class, grade it; returns (outcomes, the unexpectedly scored ones).
+    A course directory that holds anything but a demo class is refused, never replaced."""
     root = Path(root)
+    if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
+        raise course.UsageError(f"{course.where(root)} holds a class that is not the demo: "
+                                "it is left as it is; give the demo another --course-dir")
     doctor.check(doctor.probe(), allow_weak)    # before anything is written
     if root.exists():
         shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / MARKER).write_text("built by `grader demo`: rebuilt by each run\n")
     bundles = release.release(root, log=log)
     for bundle in bundles:
         assignment = course.get(bundle.name)
@@ -100,11 +109,19 @@ def grade_demo_class(root: Path, log=print, allow_weak=False):
             f"{expected_score(o.student, course.get(o.assignment)):g}")
     log(f"\ndemo class graded in {root}: {len(outcomes)} submissions, "
         f"{'all as expected' if not wrong else f'{len(wrong)} unexpected'}")
+    default = root.resolve() == course.DEFAULT_COURSE.resolve()
+    option = "" if default else f" --course-dir {root}"
+    log("Next: `grader report" + option + "` (class pages), `grader feedback" + option
+        + "` (student pages), `grader export --format canvas" + option + "`"
+        + ("; plain `nbgrader` and formgrader, run from the repository root, see this class"
+           if default else ""))
     return outcomes, wrong
 
 
 def add_arguments(parser):
-    parser.add_argument("--course-dir", type=Path, default=course.BUILD / "demo")
+    parser.add_argument("--course-dir", type=Path, default=course.DEFAULT_COURSE,
+                        help=f"default: {course.DEFAULT_COURSE}, where every command looks "
+                        "(a folder holding another class is refused)")
     grading.add_isolation_argument(parser)
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 from . import autograde, course, leaks, notebooks
 
 FEEDBACK_FILE = "feedback.html"
+# errors of code that does not parse: the clean room reports each such cell or module as an
+# event (grader.cleanroom.Unparsable), with its line, so the cell's own output is not repeated
+UNPARSABLE = ("SyntaxError", "IndentationError", "TabError")
 
 # "expected 0.953", "expected: -1.5", "expected [0.2, ...]", "expected array([1., ...])"; not
 # "expected ':'" (Python's own syntax errors) nor a shape, "expected (3, 5)".
@@ -82,6 +85,26 @@ def assignments_with_records(root: Path, assignment_ids=None) -> list[course.Ass
     if assignment_ids:
         return [course.get(a) for a in assignment_ids]
     return [a for a in course.available() if records(root, a.id)]
+
+
+def graded(root: Path, assignment_ids=None, students=None) -> list[tuple]:
+    """(assignment, record) of every graded submission asked for. Bad input -- a course
+    directory without a course, an unknown assignment, a student with no graded submission,
+    nothing graded at all -- is a UsageError naming what was looked for and where."""
+    root = course.require_course(root)
+    assignments = [course.get(a) for a in assignment_ids or ()] or course.available()
+    found = [(a, r) for a in assignments for r in records(root, a.id, students)]
+    if students:
+        missing = sorted(set(students) - {r["student"] for _, r in found})
+        if missing:
+            which = " or ".join(a.id for a in assignments) if assignment_ids else "any assignment"
+            raise course.UsageError(f"no graded submission by {', '.join(missing)} of {which} "
+                                    f"in {course.where(root)}")
+    if not found:
+        which = f" of {', '.join(assignment_ids)}" if assignment_ids else ""
+        raise course.UsageError(f"no graded submission{which} in {course.where(root)}: "
+                                "run `grader autograde` first")
+    return found
 
 
 def tasks(assignment: course.Assignment) -> dict:
@@ -186,10 +209,12 @@ def render(record: dict, assignment: course.Assignment, task_names: dict, manual
     if status != "graded":
         happened.append(student_text(status))
     happened += [student_text(event) for event in record.get("events", [])]
+    happened += [student_text(note) for note in record.get("notes", [])]
     setup_failed = "setup cell failed" in status
     happened += [student_text(f"cell {n}{f' ({gid})' if gid else ''} raised {error}")
                  for n, gid, error in errors
-                 if not (setup_failed and gid == "setup")]
+                 if not (setup_failed and gid == "setup")
+                 and not error.startswith(UNPARSABLE)]     # the grader's events say it, once
     manual_rows, manual_done, manual_max, manual_pending = [], 0.0, 0.0, 0
     for grade_id, maximum in record.get("manual", {}).items():
         score, _, comment = manual.get(grade_id, (None, maximum, ""))
@@ -244,32 +269,35 @@ def render(record: dict, assignment: course.Assignment, task_names: dict, manual
 def feedback(root: Path, assignment_ids=None, students=None, log=print) -> list[Path]:
     root = Path(root)
     written = []
-    for assignment in assignments_with_records(root, assignment_ids):
-        task_names = tasks(assignment)
-        for record in records(root, assignment.id, students):
-            student = record["student"]
-            page = render(record, assignment, task_names,
-                          manual_status(root, assignment, student),
-                          cell_errors(root, assignment, student))
-            path = root / "feedback" / student / assignment.id / FEEDBACK_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(page)
-            written.append(path)
-            log(f"{assignment.id} {student}: {path}")
+    names = {}
+    for assignment, record in graded(root, assignment_ids, students):
+        if assignment.id not in names:
+            names[assignment.id] = tasks(assignment)
+        student = record["student"]
+        page = render(record, assignment, names[assignment.id],
+                      manual_status(root, assignment, student),
+                      cell_errors(root, assignment, student))
+        path = page_path(root, assignment.id, student)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page)
+        written.append(path)
+        log(f"{assignment.id} {student}: {path}")
     return written
+
+
+def page_path(root: Path, assignment_id: str, student: str) -> Path:
+    return Path(root) / "feedback" / student / assignment_id / FEEDBACK_FILE
 
 
 def add_arguments(parser):
     parser.add_argument("assignments", nargs="*", help="default: every graded assignment")
-    parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
+    parser.add_argument("--course-dir", type=Path, default=course.DEFAULT_COURSE,
+                        help=f"default: {course.DEFAULT_COURSE}")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
 
 
 def run(args) -> int:
-    written = feedback(args.course_dir, args.assignments or None, args.student or None)
-    if not written:
-        print(f"grader feedback: no graded submission in {args.course_dir} "
-              "(run `grader autograde` first)", file=sys.stderr)
-        return 1
+    written = feedback(args.course_dir, args.assignments or None, args.student or None,
+                       log=lambda line: None)
     print(f"{len(written)} feedback pages under {Path(args.course_dir) / 'feedback'}")
     return 0

@@ -12,8 +12,9 @@ CELL_TIMEOUT = 180          # s per cell: the training cells take a few seconds;
 
 def configure(c: Config, root: Path | str | None = None) -> Config:
     """Fill `c` for a course directory `root` (build outputs) whose sources are assignments/."""
-    root = Path(root or course.BUILD / "course").resolve()
+    root = Path(root or course.DEFAULT_COURSE).resolve()
     c.CourseDirectory.root = str(root)
+    c.Exchange.root = str(course.EXCHANGE)      # nbgrader list / release_assignment / collect
     c.CourseDirectory.source_directory = str(course.ASSIGNMENTS_DIR)   # absolute: used as is
     c.ExecutePreprocessor.timeout = CELL_TIMEOUT
     c.Execute.timeout = CELL_TIMEOUT
@@ -27,4 +28,13 @@ def configure(c: Config, root: Path | str | None = None) -> Config:
 
 
 def config(root=None) -> Config:
-    return configure(Config(), root)
+    """The configuration nbgrader itself would use for the course directory `root`: the
+    instructor's settings from nbgrader_config.py (the repository's, then the course
+    directory's, the files nbgrader loads: a late-penalty plugin, ...), then the grader's."""
+    from traitlets.config.loader import PyFileConfigLoader
+    c = Config()
+    root = Path(root or course.DEFAULT_COURSE).resolve()
+    for folder in dict.fromkeys((course.ROOT, root)):
+        if (folder / "nbgrader_config.py").is_file():
+            c.merge(PyFileConfigLoader("nbgrader_config.py", str(folder)).load_config())
+    return configure(c, root)

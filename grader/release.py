@@ -25,14 +25,25 @@ from pathlib import Path
 
 from . import course, leaks, notebooks, stubs
 
-REQUIREMENTS = """\
-# What a student needs to run the assignment and its self-checks.
-numpy>=1.26
-scipy>=1.11
-scikit-learn>=1.3
-matplotlib>=3.8
-jupyter>=1.0
-"""
+STUDENT_PACKAGES = ("numpy", "scipy", "scikit-learn", "matplotlib", "jupyter")
+
+
+def pinned() -> dict:
+    """name -> "name==version" of the project's dependencies: pyproject.toml, the one source of
+    the pinned versions (the ones the tests run with)."""
+    import tomllib
+    project = tomllib.loads((course.ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project.get("optional-dependencies", {}).get("dev", [])
+    return {re.split(r"[<>=!~ \[]", r, maxsplit=1)[0].lower(): r.replace(" ", "")
+            for r in wanted}
+
+
+def requirements() -> str:
+    """The students' requirements.txt: what the assignment and its self-checks need, at the
+    versions the course is tested with."""
+    pins = pinned()
+    return ("# What a student needs to run the assignment and its self-checks (the versions the "
+            "course is tested with).\n" + "".join(f"{pins[name]}\n" for name in STUDENT_PACKAGES))
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CHECK_SCRIPT = "check.py"
@@ -41,7 +52,7 @@ STUDENT_README = "README.md"
 # setup.sh go to the zip's root, where Gradescope looks for them.
 INSTRUCTOR_FILES = ("README.md", "pyproject.toml", "environment.yml", "nbgrader_config.py",
                     "Makefile", "assignments", "solutions", "source_layers", "grader", "docs")
-GRADESCOPE_FILES = ("run_autograder", "setup.sh")
+GRADESCOPE_FILES = ("run_autograder", "setup.sh", "gradescope.conf")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)        # fixed: the same sources give the same checksums
 
@@ -49,7 +60,8 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)        # fixed: the same sources give the same
 def add_arguments(parser):
     parser.add_argument("assignments", nargs="*",
                         help=f"default: all ({', '.join(course.ASSIGNMENTS)})")
-    parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
+    parser.add_argument("--course-dir", type=Path, default=course.DEFAULT_COURSE,
+                        help=f"default: {course.DEFAULT_COURSE}")
     parser.add_argument("--version", help="build the zips <assignment>-VERSION.zip, "
                         "instructor-VERSION.zip and SHA256SUMS (after proving every bundle)")
     parser.add_argument("--out", type=Path, help="with --version: where the zips go (default "
@@ -126,6 +138,7 @@ def release(root: Path, assignment_ids=None, out: Path | None = None, log=print,
         raise ReleaseError("no assignment has a source notebook under assignments/")
     from .nbgrader_api import api_for
     api = api_for(root)
+    course.EXCHANGE.mkdir(parents=True, exist_ok=True)   # plain `nbgrader list` works from here
     built, problems = [], []
     for assignment in assignments:
         result = api.generate_assignment(assignment.id, force=True, create=True)
@@ -138,7 +151,7 @@ def release(root: Path, assignment_ids=None, out: Path | None = None, log=print,
         for filename in assignment.modules:
             (bundle / filename).write_text(student_module(assignment, filename))
         copy_public_checks(bundle)
-        (bundle / "requirements.txt").write_text(REQUIREMENTS)
+        (bundle / "requirements.txt").write_text(requirements())
         (bundle / CHECK_SCRIPT).write_text(check_script(assignment))
         (bundle / CHECK_SCRIPT).chmod(0o755)
         (bundle / STUDENT_README).write_text(student_readme(assignment, version))

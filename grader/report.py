@@ -15,12 +15,11 @@ import html
 import io
 import re
 import statistics
-import sys
 from collections import Counter
 from pathlib import Path
 
 from . import course
-from .feedback import assignments_with_records, records, tasks
+from .feedback import graded, tasks
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1150px;
@@ -38,6 +37,8 @@ table.sortable th[data-dir=asc]::after { content: " \\25B2"; }
 table.sortable th[data-dir=desc]::after { content: " \\25BC"; }
 td.num { text-align: right; white-space: nowrap; } .flag { color: #a31515; }
 .msg { color: #444; font-size: .92em; }
+.note { background: #fff4f4; border-left: 4px solid #a31515; padding: .6em 1em; margin: 1em 0; }
+details { display: inline; margin-left: .5em; } summary { cursor: pointer; color: #555; }
 """
 
 # Click a header to sort by it (again to reverse); #sort=<key>-<asc|desc> sorts on load.
@@ -143,12 +144,20 @@ def _histogram(recs, max_total):
     return _img(fig, "score histogram")
 
 
+def _barh(ax, labels, values, **style):
+    """Horizontal bars labelled with names drawn as plain text: a student id is untrusted, and
+    matplotlib would parse "$...$" in it as mathtext (and fail on a malformed one)."""
+    ax.barh(range(len(labels)), values, **style)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels([str(label) for label in labels], parse_math=False)
+
+
 def _failure_chart(stats):
     fig = _figure(5.6, max(2.4, 0.26 * len(stats) + 1.2))
     ax = fig.add_subplot()
     ordered = sorted(stats, key=lambda s: s["rate"])
-    ax.barh([f"{s['check']} ({s['task']})" for s in ordered],
-            [100 * s["rate"] for s in ordered], color="#e45756")
+    _barh(ax, [f"{s['check']} ({s['task']})" for s in ordered],
+          [100 * s["rate"] for s in ordered], color="#e45756")
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of tested submissions failing")
     ax.set_title("Failure rate per check")
@@ -162,7 +171,7 @@ def _time_chart(recs):
     seconds = [float(r.get("seconds", 0)) for r in recs]
     if len(recs) <= 40:
         ordered = sorted(zip(seconds, [r["student"] for r in recs]))
-        ax.barh([s for _, s in ordered], [t for t, _ in ordered], color="#72b7b2")
+        _barh(ax, [s for _, s in ordered], [t for t, _ in ordered], color="#72b7b2")
         ax.set_xlabel("seconds")
         ax.tick_params(axis="y", labelsize=8)
     else:
@@ -173,7 +182,33 @@ def _time_chart(recs):
     return _img(fig, "time per submission")
 
 
-def render(assignment: course.Assignment, recs: list[dict], task_names: dict, links=()) -> str:
+def group_events(recs: list[dict]) -> list[tuple[str, list[str]]]:
+    """(an example, the students) per kind of event: events that differ only in their numbers
+    (a cell index, a time) are one line, most frequent first."""
+    groups = {}
+    for r in recs:
+        for event in [*r.get("events", []), *r.get("notes", [])]:
+            example, students = groups.setdefault(_shape(event), (event, []))
+            if r["student"] not in students:
+                students.append(r["student"])
+    return sorted(groups.values(), key=lambda g: -len(g[1]))
+
+
+def _hand(status) -> tuple[str, float]:
+    """A student's hand grading as the table shows it, and its sort key."""
+    if status is None:
+        return "", -1
+    done, maximum, pending = status
+    text = f"{_g(done)} / {_g(maximum)} by hand"
+    return (text + (f" ({pending} to grade)" if pending else ""), pending)
+
+
+def render(assignment: course.Assignment, recs: list[dict], task_names: dict,
+           hand: dict | None = None, links: dict | None = None, pages=()) -> str:
+    """The page. `hand`: student -> (points, max, cells still to grade) of the cells graded by
+    hand (the gradebook's); `links`: student -> the feedback page, relative to this page;
+    `pages`: (href, title) of the pages beside it (the similarity report)."""
+    hand, links = hand or {}, links or {}
     stats = check_stats(recs, task_names)
     max_total = max((r.get("max_total", 0) for r in recs), default=0)
     totals = [r.get("total", 0) for r in recs]
@@ -185,6 +220,7 @@ def render(assignment: course.Assignment, recs: list[dict], task_names: dict, li
              ("median", f"{statistics.median(totals):g}" if totals else "-"),
              ("full marks", sum(1 for t in totals if max_total and t >= max_total)),
              ("flagged", len(flagged)),
+             ("to grade by hand", sum(1 for v in hand.values() if v[2]) if hand else "-"),
              ("mean time", f"{statistics.fmean(float(r.get('seconds', 0)) for r in recs):.1f} s"
               if recs else "-")]
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
@@ -193,7 +229,7 @@ def render(assignment: course.Assignment, recs: list[dict], task_names: dict, li
              f"<h1>{_e(assignment.title)}</h1>",
              f"<p class='sub'>Class report for <code>{_e(assignment.id)}</code>: "
              f"{len(recs)} submissions, autograded out of {_g(max_total)} points</p>",
-             *(f"<p class='sub'><a href='{_e(href)}'>{_e(text)}</a></p>" for href, text in links),
+             *(f"<p class='sub'><a href='{_e(href)}'>{_e(text)}</a></p>" for href, text in pages),
              "<div class='cards'>" + "".join(f"<div class='card'><b>{_e(v)}</b>{_e(k)}</div>"
                                              for k, v in cards) + "</div>",
              "<div class='figs'>", _histogram(recs, max_total), _failure_chart(stats),
@@ -230,63 +266,100 @@ def render(assignment: course.Assignment, recs: list[dict], task_names: dict, li
         parts.append("<h2>Not tested</h2><ul>" + "".join(
             f"<li><b>{_e(r['student'])}</b>: {_e(r.get('status', ''))}</li>"
             for r in not_tested) + "</ul>")
-    events = [(r["student"], e) for r in recs for e in r.get("events", [])]
-    if events:
-        parts.append("<h2>Events</h2><ul>" + "".join(
-            f"<li><b>{_e(s)}</b>: {_e(e)}</li>" for s, e in events) + "</ul>")
+    weak = [r["student"] for r in recs if r.get("isolation") == "weak"]
+    if weak:
+        parts.append(f"<div class='note flag' id='isolation'><b>Weak isolation</b>: "
+                     f"{len(weak)} submission{'s' if len(weak) != 1 else ''} graded without "
+                     "namespaces (explicit opt-in): student code could see this machine's "
+                     "files and network. " + ", ".join(_e(s) for s in weak) + "</div>")
+    groups = group_events(recs)
+    if groups:
+        parts.append("<h2>Events</h2><p class='sub'>What happened while grading, grouped: "
+                     "events that differ only in a number are one line.</p><ul>" + "".join(
+                         f"<li><b>{len(students)} submission{'s' if len(students) != 1 else ''}"
+                         f"</b>: {_e(example[:400])}<details><summary>who</summary>"
+                         f"{_e(', '.join(students))}</details></li>"
+                         for example, students in groups) + "</ul>")
 
     parts.append("<h2>Students</h2><table class='sortable' id='students'><thead><tr>"
                  "<th data-key='student'>Student</th><th data-key='score'>Score</th>"
                  "<th data-key='percent'>%</th><th data-key='seconds'>Time (s)</th>"
-                 "<th data-key='failed'>Failed checks</th><th data-key='status'>Status</th>"
+                 "<th data-key='failed'>Failed checks</th><th data-key='hand'>Graded by hand"
+                 "</th><th data-key='status'>Status</th><th data-key='isolation'>Isolation</th>"
                  "<th data-key='flags'>Flags</th></tr></thead><tbody>")
     for r in sorted(recs, key=lambda r: r["student"]):
         total, maximum = r.get("total", 0), r.get("max_total", 0) or 0
         failed = [c for c, v in r.get("checks", {}).items() if not v.get("passed")]
         percent = 100 * total / maximum if maximum else 0
+        student = r["student"]
+        name = (f"<a href='{_e(links[student])}'>{_e(student)}</a>" if student in links
+                else _e(student))
+        by_hand, pending = _hand(hand.get(student))
         parts.append(
-            f"<tr><td>{_e(r['student'])}</td>"
+            f"<tr><td data-value='{_e(student)}'>{name}</td>"
             f"<td class='num' data-value='{_g(total)}'>{_g(total)} / {_g(maximum)}</td>"
             f"<td class='num' data-value='{percent:.2f}'>{percent:.0f}</td>"
             f"<td class='num'>{float(r.get('seconds', 0)):.1f}</td>"
             f"<td class='num' data-value='{len(failed)}' title='{_e(', '.join(failed))}'>"
-            f"{len(failed)}</td><td>{_e(r.get('status', ''))}</td>"
+            f"{len(failed)}</td><td data-value='{pending}'>{_e(by_hand)}</td>"
+            f"<td>{_e(r.get('status', ''))}</td>"
+            f"<td class='{'flag' if r.get('isolation') == 'weak' else ''}'>"
+            f"{_e(r.get('isolation', ''))}</td>"
             f"<td class='flag'>{_e('; '.join(r.get('flags', [])))}</td></tr>")
     parts.append("</tbody></table>")
     parts.append(f"<script>{SORT_JS}</script></body></html>")
     return "\n".join(parts)
 
 
+def hand_grading(root: Path, assignment_id: str) -> dict:
+    """student -> (points, max, cells still to grade) of the cells graded by hand, from the
+    gradebook (formgrader writes there)."""
+    from .export import grades
+    return {g.student: (g.hand_graded, g.hand_graded_max, g.to_grade)
+            for g in grades(root, [assignment_id]) if g.submitted}
+
+
 def report(root: Path, assignment_ids=None, out: Path | None = None, log=print) -> list[Path]:
+    import os
+
+    from .feedback import page_path
     root = Path(root)
+    by_assignment = {}
+    for assignment, record in graded(root, assignment_ids):
+        by_assignment.setdefault(assignment.id, (assignment, []))[1].append(record)
     out = Path(out) if out is not None else root / "reports"
     written = []
-    for assignment in assignments_with_records(root, assignment_ids):
-        recs = records(root, assignment.id)
-        if not recs:
-            log(f"{assignment.id}: no graded submission, no report")
-            continue
+    missing_feedback = 0
+    for assignment, recs in by_assignment.values():
         out.mkdir(parents=True, exist_ok=True)
+        links = {}
+        for r in recs:
+            page = page_path(root, assignment.id, r["student"])
+            if page.is_file():
+                links[r["student"]] = os.path.relpath(page, out)
+            else:
+                missing_feedback += 1
         path = out / f"{assignment.id}.html"
         similar = out / f"{assignment.id}-similarity.html"      # by `grader similarity`
-        links = [(similar.name, "Similar submissions")] if similar.exists() else []
-        path.write_text(render(assignment, recs, tasks(assignment), links))
+        pages = [(similar.name, "Similar submissions")] if similar.exists() else []
+        path.write_text(render(assignment, recs, tasks(assignment),
+                               hand_grading(root, assignment.id), links, pages))
         written.append(path)
         log(f"{assignment.id}: {len(recs)} submissions -> {path}")
+    if missing_feedback:
+        log(f"{missing_feedback} students have no feedback page to link to yet: run "
+            f"`grader feedback --course-dir {root}`, then the report again")
     return written
 
 
 def add_arguments(parser):
     parser.add_argument("assignments", nargs="*", help="default: every graded assignment")
-    parser.add_argument("--course-dir", type=Path, default=course.BUILD / "course")
+    parser.add_argument("--course-dir", type=Path, default=course.DEFAULT_COURSE,
+                        help=f"default: {course.DEFAULT_COURSE}")
     parser.add_argument("--out", type=Path, help="folder for the pages (default "
                         "<course-dir>/reports)")
 
 
 def run(args) -> int:
-    written = report(args.course_dir, args.assignments or None, args.out)
-    if not written:
-        print(f"grader report: no graded submission in {args.course_dir} "
-              "(run `grader autograde` first)", file=sys.stderr)
-        return 1
+    report(args.course_dir, args.assignments or None, args.out)
     return 0

@@ -126,6 +126,7 @@ def test_feedback_uses_the_student_rule_on_every_check(graded, tmp_path):
     root = tmp_path / "course"
     student_dir = root / "autograded" / "buggy" / "a3_neural_network"
     shutil.copytree(src / "autograded" / "buggy" / "a3_neural_network", student_dir)
+    shutil.copy(src / "gradebook.db", root / "gradebook.db")      # a course, not a bare folder
     path = autograde.record_path(root, "a3_neural_network", "buggy")
     record = json.loads(path.read_text())
     record["checks"]["crossentropy"].update(

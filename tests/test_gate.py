@@ -147,6 +147,9 @@ def test_an_unreleased_assignment_is_refused_and_the_fork_server_it_started_exit
         original(self)
         started.append(self)        # held here: only close() can end it
 
+    from grader.nbgrader_api import gradebook
+    with gradebook(tmp_path):
+        pass                        # a course, in which nothing is released
     session.Zygote.__init__ = spy
     try:
         with pytest.raises(SystemExit, match="has not been released"):

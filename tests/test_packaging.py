@@ -36,3 +36,27 @@ def test_readme_names_exactly_two_setup_commands_and_ci_runs_the_test_one():
 def test_build_outputs_are_ignored():
     ignored = (ROOT / ".gitignore").read_text().split()
     assert "/build/" in ignored and "/.venv/" in ignored
+
+
+def test_one_source_of_pinned_versions_the_ones_the_tests_run_with():
+    """pyproject.toml pins every dependency to the version installed here (the one the suite
+    runs with); environment.yml, the students' requirements.txt and Gradescope's setup.sh
+    follow it."""
+    from importlib.metadata import version
+
+    from grader import release
+    pins = release.pinned()
+    assert pins and all("==" in spec for spec in pins.values()), pins
+    for name, spec in pins.items():
+        assert spec == f"{name}=={version(name)}", f"{spec}: this environment has {version(name)}"
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {_name(d): d.replace(" ", "") for d in env["dependencies"]
+             if isinstance(d, str) and _name(d) not in ("python", "pip")}
+    assert conda == pins
+    student = [line for line in release.requirements().splitlines()
+               if line and not line.startswith("#")]
+    assert student == [pins[name] for name in release.STUDENT_PACKAGES]
+    setup = (ROOT / "grader" / "templates" / "gradescope" / "setup.sh").read_text()
+    installs = [line for line in setup.splitlines() if "pip install" in line]
+    assert installs and all(line.rstrip().endswith('-e "$SOURCE"') or "--upgrade pip" in line
+                            for line in installs), "setup.sh installs this project, nothing else"

@@ -106,7 +106,7 @@ BUGS = {
 
 
 def outcome_text(outcome) -> str:
-    return "\n".join([outcome.status, *outcome.events, *outcome.flags,
+    return "\n".join([outcome.status, *outcome.events, *outcome.notes, *outcome.flags,
                       *outcome.messages.values(), *outcome.hidden.values()])
 
 
