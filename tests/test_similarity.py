@@ -192,7 +192,7 @@ def test_class_report_links_to_the_page(test_class, tmp_path):
     from grader import report
     root, out, _ = test_class
     html = report.render(A3, [{"student": "x", "total": 1, "max_total": 1, "status": "graded",
-                               "checks": {}}], {}, [(similarity.page_name(A3.id), "Similar")])
+                               "checks": {}}], {}, pages=[(similarity.page_name(A3.id), "Similar")])
     assert f"href='{similarity.page_name(A3.id)}'" in html
     plain = report.render(A3, [{"student": "x", "total": 1, "max_total": 1, "checks": {}}], {})
     assert "similarity" not in plain

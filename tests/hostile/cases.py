@@ -927,7 +927,8 @@ for entry in os.listdir("/proc"):
             seen.append(open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\\0", b" ")[:200])
         except OSError:
             pass
-print("PROCESSES", len(seen), [s for s in seen if b"grader" in s or b"pytest" in s])
+print("PROCESSES", len(seen), [s for s in seen if b"pytest" in s or b"autograde" in s
+                               or b"--student" in s or b"course" in s])
 """
 
 
@@ -991,6 +992,21 @@ def _small_notebook(name, assignment, limit=12_000_000):
     return verify
 
 
+def _start_tags(html):
+    import html.parser as parser
+
+    class Tags(parser.HTMLParser):
+        found = []
+
+        def handle_starttag(self, tag, attrs):
+            self.found.append((tag, attrs))
+
+    tags = Tags()
+    tags.found = []
+    tags.feed(html)
+    return tags.found
+
+
 def _no_active_html(root, name, assignment):
     """The autograded notebook holds no output a browser would run, and no cell whose rendered
     HTML still carries a script, an event handler or a javascript: link."""
@@ -1005,8 +1021,12 @@ def _no_active_html(root, name, assignment):
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         html = source if cell["cell_type"] == "raw" else \
             _rendered(source, cell.get("attachments")) if cell["cell_type"] == "markdown" else ""
-        if re.search(r"<script|onerror|javascript:", html, re.IGNORECASE):
-            problems.append(f"a {cell['cell_type']} cell renders active HTML: {html[:120]!r}")
+        active = [f"{tag} {attrs}" for tag, attrs in _start_tags(html)
+                  if tag in ("script", "iframe", "object", "embed") or any(
+                      name.startswith("on") or "javascript:" in (value or "").lower()
+                      for name, value in attrs)]
+        if active:
+            problems.append(f"a {cell['cell_type']} cell renders active HTML: {active}")
     return problems
 
 
@@ -1267,7 +1287,7 @@ CASES += [
          shows="PROCESSES",
          verify=lambda root, outcome, text: [line for line in text.splitlines()
                                              if line.startswith("PROCESSES")
-                                             and not line.endswith("[]")]),
+                                             and line != "PROCESSES 2 []"]),
 ]
 
 CASES += [
