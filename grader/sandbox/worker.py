@@ -12,7 +12,8 @@ import signal
 import sys
 import time
 
-from .endpoint import Endpoint, place_of
+from ..nncheck.results import frame_place
+from .endpoint import Endpoint
 
 OUTPUT_LIMIT = 100_000          # characters of text output kept per cell
 
@@ -79,9 +80,20 @@ class Worker(Endpoint):
 
     @staticmethod
     def _where(frame):
-        name = frame.f_code.co_qualname
-        return f"at line {frame.f_lineno} of {place_of(frame.f_code.co_filename)}" + \
-            ("" if name == "<module>" else f", in {name}")
+        return f"at {frame_place(frame)}"
+
+    def where_of(self, error):
+        """The innermost frame of the student's own code (their file or notebook cell), not
+        the library it called (a ValueError inside scikit-learn is reported where the
+        student's code called it); the endpoint's default when no student code ran."""
+        found, tb = None, error.__traceback__
+        while tb is not None:
+            if _is_student(tb.tb_frame.f_code.co_filename, self.workdir):
+                found = tb
+            tb = tb.tb_next
+        if found is None:
+            return super().where_of(error)
+        return frame_place(found.tb_frame, found.tb_lineno)
 
     def _interrupt(self, signum, frame):
         """SIGUSR1 from the grader: its time limit ran out. Stop the student code where it is;
