@@ -180,18 +180,8 @@ def located(what, error):
     return found
 
 
-def _libraries():
-    """Folders whose code is never the student's: Python's, the installed packages, these
-    checks and, in the instructor's copy, the grader and the reference next to them."""
-    here = os.path.dirname(os.path.realpath(__file__))
-    folders = [sys.prefix, sys.base_prefix, sys.exec_prefix, here]
-    parent = os.path.dirname(here)
-    if os.path.basename(parent) == "grader":
-        folders += [parent, os.path.join(os.path.dirname(parent), "source_layers")]
-    return tuple({os.path.realpath(p) + os.sep for p in folders})
-
-
-_LIBRARIES = _libraries()
+_LIBRARIES = tuple({os.path.realpath(p) + os.sep for p in (
+    sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(__file__))})
 
 
 def is_student_file(filename: str) -> bool:
@@ -199,6 +189,14 @@ def is_student_file(filename: str) -> bool:
     if filename.startswith("<"):
         return not filename.startswith("<frozen")
     return not os.path.realpath(filename).startswith(_LIBRARIES)
+
+
+def is_student_frame(frame) -> bool:
+    """A frame of student code: a file of theirs, imported as a top-level module (layers.py)
+    or run as a notebook cell (__main__); never a module of a package (the grader's, the
+    instructor's reference)."""
+    return is_student_file(frame.f_code.co_filename) and \
+        "." not in str(frame.f_globals.get("__name__", ""))
 
 
 def place(filename: str) -> str:
@@ -224,7 +222,7 @@ def student_place(error) -> str:
     found = None
     tb = error.__traceback__
     while tb is not None:
-        if is_student_file(tb.tb_frame.f_code.co_filename):
+        if is_student_frame(tb.tb_frame):
             found = tb
         tb = tb.tb_next
     return frame_place(found.tb_frame, found.tb_lineno) if found is not None else ""

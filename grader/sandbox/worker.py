@@ -28,12 +28,33 @@ def _is_student(filename, workdir):
 
 
 class ParamHolder:
-    """A stand-in layer with only `params`: lets a check exercise get/set_weights on arrays that
-    live in the student process, so in-place writes are seen."""
+    """A layer of the checks' own that lives in the student process: its `params` are arrays of
+    this process (set_weights writes them in place, and the check reads them back), its
+    attributes are its own (student code writing them changes nothing of the grader's). Once
+    the grader names its `kind`, it computes forward and backward as that probe of the checks
+    does (grader.nncheck.probes: public code); the grader checks every result with its own
+    copy, so nothing here is trusted."""
 
     def __init__(self, params):
         self.params = params
         self.training = True
+        self.kind = None
+        self._probe = None
+
+    def forward(self, input):
+        return self._run("forward", input)
+
+    def backward(self, grad_output):
+        return self._run("backward", grad_output)
+
+    def _run(self, op, array):
+        from ..nncheck import probes
+        if self.kind not in probes.KINDS:
+            raise AttributeError(f"this stand-in layer has only params, no {op}")
+        if self._probe is None or type(self._probe) is not probes.KINDS[self.kind]:
+            self._probe = probes.KINDS[self.kind].holding(self.params)
+        self._probe.params, self._probe.training = self.params, self.training
+        return getattr(self._probe, op)(array)
 
 
 def _installed_modules_do_not_reload(installed):
