@@ -274,6 +274,23 @@ MUTANTS = {
         self.input = input
         return np.maximum(input, 0.0)
     """}, {"relu", "training"}, "finite differences", public=set()),
+    # -- crashes: located in the student's own file or cell, never in a library's
+    "compute_loss_grad_squeezes_one_row": Mutant({"compute_loss_grad": """
+        network, X, y = args
+        set_weights(weights, network)
+        out = forward_pass(network, X.squeeze())      # a batch of one row becomes 1-D
+        loss = crossentropy(out, y)
+        grad = grad_crossentropy(out, y)
+        grads = []
+        for layer in reversed(network):
+            grad, grad_params = layer.backward(grad)
+            grads.append(np.asarray(grad_params, dtype=float).ravel())
+        return loss, np.concatenate(grads[::-1])
+    """}, {"compute_loss_grad"}, "in compute_loss_grad", public=set()),
+    "callback_accuracy_score_on_one_hot": Mutant({}, {"callback"}, "raised ValueError", notebook={
+        "callback_solution": [("self.train_acc.append(np.mean(train_labels == self.y_train.argmax(axis=1)))",
+                               "from sklearn.metrics import accuracy_score\n"
+                               "        self.train_acc.append(accuracy_score(train_labels, self.y_train))")]}),
     # -- notebook code reading the notebook's globals, and the seed's notebook bugs
     "callback_reads_global_network": Mutant({}, {"callback"}, "the callback's own network",
                                             notebook={"callback_solution": [
@@ -351,6 +368,13 @@ def test_training_names_the_broken_check_first(name, verdicts):
     assert result.message.startswith(f"training runs {a3.CHECKS[cause[0]][0]}")
 
 
+def test_a_crash_names_the_students_code_not_the_library(verdicts):
+    result = verdicts["callback_accuracy_score_on_one_hot"][1]["callback"]
+    assert "Callback.call raised ValueError" in result.message
+    assert "_classification.py" not in result.message and "sklearn" not in result.message
+    assert "in Callback.call" in result.details["raised"]["where"]
+
+
 def test_every_check_is_killed_by_some_mutant():
     killed = set().union(*(m.loses for m in MUTANTS.values()))
     assert killed == set(a3.CHECKS)
@@ -382,3 +406,85 @@ def test_a_failing_layer_check_locates_the_entry_and_gives_a_reproduction(verdic
         for k, v in saved.items():
             sys.modules.pop(k) if v is None else sys.modules.__setitem__(k, v)
     assert np.array_equal(scope["grad_input"], scope["grad_output"] * (scope["x"] <= 0))
+
+
+# -- the same mutants in the clean room ------------------------------------------------------
+# Graded as `grader autograde` grades them: the student's code runs in a confined worker and
+# the checks call into it (arrays reach it as copies: an in-place write is seen only there).
+
+@pytest.fixture(scope="module")
+def zygote():
+    from grader.sandbox.session import Zygote
+    server = Zygote()
+    yield server
+    server.close()
+
+
+def clean_room(zygote, tmp_path, mutant=None):
+    """A worker holding the mutant's layers.py, with the notebook's code cells run."""
+    import textwrap
+
+    from grader import course, stubs
+    from grader.sandbox.session import Session, hidden_paths
+    source = (course.SOURCE_LAYERS / "layers.py").read_text()
+    bodies = {k: textwrap.dedent(v) for k, v in (mutant.bodies if mutant else {}).items()}
+    (tmp_path / "layers.py").write_text(stubs.fill(source, bodies, filename="layers.py"))
+    session = Session(zygote, tmp_path, hide=hidden_paths(), timeout=30)
+    cells = ["import numpy as np\nfrom layers import *"]
+    for grade_id, cell in CELLS.items():
+        for old, new in (mutant.notebook if mutant else {}).get(grade_id, ()):
+            cell = cell.replace(old, new)
+        cells.append(cell)
+    cells.append("from sklearn.datasets import load_digits\n"
+                 "from sklearn.model_selection import train_test_split\n"
+                 "X, y = load_digits(return_X_y=True)\n"
+                 "X_train, X_test, y_train, y_test = train_test_split(X, encode(y), random_state=0)\n"
+                 "np.random.seed(0)\nnetwork = create_network()")
+    for cell in cells:
+        assert session.request("run_cell", source=cell)["error"] is None, cell
+    return session
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_mutant_loses_the_same_checks_in_the_clean_room(name, zygote, tmp_path):
+    mutant = MUTANTS[name]
+    session = clean_room(zygote, tmp_path, mutant)
+    try:
+        ids = [c for c in a3.CHECKS if c != "training" or mutant.trains]
+        ns = session.namespace()
+        results = {c: hidden.evaluate(c, ns) for c in ids}
+        public = {c: a3.evaluate(c, session.namespace()) for c in mutant.loses | (mutant.public or set())}
+    finally:
+        session.close()
+    assert _failing(results) == mutant.loses
+    assert _failing(public) == (mutant.loses if mutant.public is None else mutant.public)
+    messages = " | ".join(r.message for r in [*results.values(), *public.values()] if not r.passed)
+    assert mutant.needle in messages, messages
+
+
+@pytest.mark.slow
+def test_a_hidden_crash_is_located_for_the_student_without_its_inputs(zygote, tmp_path):
+    """The hidden test fails in student code on an input the public check does not use: the
+    student is told where their code raised (file, line, function), not the exception's text,
+    which may quote the hidden input; never a library's file."""
+    from grader.cleanroom import hidden_only
+    mutant = MUTANTS["compute_loss_grad_squeezes_one_row"]
+    session = clean_room(zygote, tmp_path, mutant)
+    try:
+        result = hidden.evaluate("compute_loss_grad", session.namespace())
+        (tmp_path / "cb").mkdir()
+        callback = clean_room(zygote, tmp_path / "cb", MUTANTS["callback_accuracy_score_on_one_hot"])
+        try:
+            crash = hidden.evaluate("callback", callback.namespace())
+        finally:
+            callback.close()
+    finally:
+        session.close()
+    told = hidden_only("compute_loss_grad", result)
+    assert "stopped with ValueError raised at line" in told
+    assert "of layers.py, in compute_loss_grad" in told
+    text = result.message.split("raised ValueError: ")[1].split(" (line")[0]
+    assert text and text not in told
+    assert "the notebook cell starting 'class Callback:'" in crash.message, crash.message
+    assert "_classification.py" not in crash.message

@@ -387,6 +387,28 @@ def _where(spec, seed, reference):
         and not spec.near_kink else f" (for {describe(spec)})"
 
 
+def _each_case(base, cases, reference, one):
+    """Run `one(seed, spec)` on every case; (the first failure, [evidence of the others]). A
+    failure on a case other than the public one says which case in `details["case"]` (shapes
+    only: what the grader may tell a student about a hidden case)."""
+    evidence = []
+    for seed, dims in _cases(cases, reference):
+        spec = sized(base, dims)
+        hidden_case = bool(_where(spec, seed, reference))
+        try:
+            result = one(seed, spec)
+        except StudentError as error:
+            if hidden_case:
+                error.case = describe(spec)
+            raise
+        if isinstance(result, CheckResult):
+            if hidden_case:
+                result.details["case"] = describe(spec)
+            return result, evidence
+        evidence.append(result)
+    return None, evidence
+
+
 def check_forward(spec, cls, reference=None, seed=0, points=0.0, cases=None):
     """Shape, dtype, purity, overflow, finiteness and values of forward (properties, or the
     reference), on every case."""
@@ -430,11 +452,8 @@ def check_forward(spec, cls, reference=None, seed=0, points=0.0, cases=None):
         return None
 
     def body():
-        for seed, dims in _cases(cases or ((0, {}),), reference):
-            result = one(seed, sized(base, dims))
-            if result is not None:
-                return result
-        return passed(name, "forward output is right")
+        failure, _ = _each_case(base, cases, reference, one)
+        return failure or passed(name, "forward output is right")
 
     return guarded(name, points, body)
 
@@ -508,15 +527,10 @@ def check_input_gradient(spec, cls, reference=None, seed=0, points=0.0, cases=No
         return _evidence(spec, watch, precision)
 
     def body():
-        evidence = []
-        for seed, dims in _cases(cases or ((0, {}),), reference):
-            result = one(seed, sized(base, dims))
-            if isinstance(result, CheckResult):
-                return result
-            evidence.append(result)
+        failure, evidence = _each_case(base, cases, reference, one)
         found = next((e for e in evidence if e), "")
-        return passed(name, "grad_input matches the numerical gradient",
-                      **({"integrity": found} if found else {}))
+        return failure or passed(name, "grad_input matches the numerical gradient",
+                                 **({"integrity": found} if found else {}))
 
     return guarded(name, points, body)
 
@@ -578,15 +592,10 @@ def check_param_gradients(spec, cls, reference=None, seed=0, points=0.0, cases=N
         return _evidence(spec, watch, precision)
 
     def body():
-        evidence = []
-        for seed, dims in _cases(cases or ((0, {}),), reference):
-            result = one(seed, sized(base, dims))
-            if isinstance(result, CheckResult):
-                return result
-            evidence.append(result)
+        failure, evidence = _each_case(base, cases, reference, one)
         found = next((e for e in evidence if e), "")
-        return passed(name, "parameter gradients match the numerical gradient",
-                      **({"integrity": found} if found else {}))
+        return failure or passed(name, "parameter gradients match the numerical gradient",
+                                 **({"integrity": found} if found else {}))
 
     return guarded(name, points, body)
 

@@ -312,6 +312,8 @@ def guarded(name, points, body):
         raised = getattr(error, "raised", None)
         if raised is not None and not result.stopped:
             result.details["raised"] = {"type": raised[0], "where": raised[1]}
+        if getattr(error, "case", None):
+            result.details["case"] = error.case
         return result
     except Exception as error:  # a check must never crash the caller
         return failed(name, f"could not be checked: {type(error).__name__}: {error}", points)

@@ -275,7 +275,8 @@ def check_callback(namespace, seed=0, points=0.0, cases=None):
             try:
                 call("Callback.call", step, w.copy())
             except StudentError as error:
-                raise StudentError(f"{error}{_own_network(net, w)}") from error.__cause__
+                error.args = (f"{error}{_own_network(net, w)}",)
+                raise
             problem = _own_network(net, w)
             if problem:
                 return failed(name, f"Callback.call(weights){problem}")

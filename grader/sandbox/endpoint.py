@@ -197,7 +197,9 @@ class Endpoint:
         try:
             return {"reply": True, "value": self.dispatch(message)}
         except BaseException as error:  # student code may raise anything, even SystemExit
-            return {"reply": True, "error": {"type": type(error).__name__,
+            # an error the other side raised in a call made from here keeps its own type name
+            return {"reply": True, "error": {"type": getattr(error, "type_name",
+                                                             type(error).__name__),
                                              "message": str(error)[:2000],
                                              "where": self.where_of(error)}}
 
