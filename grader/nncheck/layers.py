@@ -453,7 +453,7 @@ def check_forward(spec, cls, reference=None, seed=0, points=0.0, cases=None):
 
     def body():
         failure, _ = _each_case(base, cases, reference, one)
-        return failure or passed(name, "forward output is right")
+        return failure if failure is not None else passed(name, "forward output is right")
 
     return guarded(name, points, body)
 
@@ -529,8 +529,10 @@ def check_input_gradient(spec, cls, reference=None, seed=0, points=0.0, cases=No
     def body():
         failure, evidence = _each_case(base, cases, reference, one)
         found = next((e for e in evidence if e), "")
-        return failure or passed(name, "grad_input matches the numerical gradient",
-                                 **({"integrity": found} if found else {}))
+        if failure is not None:
+            return failure
+        return passed(name, "grad_input matches the numerical gradient",
+                      **({"integrity": found} if found else {}))
 
     return guarded(name, points, body)
 
@@ -594,8 +596,10 @@ def check_param_gradients(spec, cls, reference=None, seed=0, points=0.0, cases=N
     def body():
         failure, evidence = _each_case(base, cases, reference, one)
         found = next((e for e in evidence if e), "")
-        return failure or passed(name, "parameter gradients match the numerical gradient",
-                                 **({"integrity": found} if found else {}))
+        if failure is not None:
+            return failure
+        return passed(name, "parameter gradients match the numerical gradient",
+                      **({"integrity": found} if found else {}))
 
     return guarded(name, points, body)
 
@@ -712,7 +716,8 @@ def check_dropout_train(cls, p=0.3, seed=0, points=0.0, cases=None):
         if not np.array_equal(call("Dropout.forward", twin.forward, x) == 0, dropped):
             return failed(name, "Dropout(p, seed=s) must be reproducible: two layers with the "
                                 "same seed must draw the same masks (use self.rng)")
-        return _dropout_edges(cls, cases, True, p) or passed(name, "training-mode dropout is right")
+        edge = _dropout_edges(cls, cases, True, p)
+        return edge if edge is not None else passed(name, "training-mode dropout is right")
 
     return guarded(name, points, body)
 
@@ -738,8 +743,8 @@ def check_dropout_eval(cls, p=0.3, seed=0, points=0.0, cases=None):
         if not np.allclose(grad_input, upstream, rtol=1e-12, atol=0):
             return failed(name, "with training = False Dropout.backward must pass grad_output "
                                 "through unchanged")
-        return _dropout_edges(cls, cases, False, p) or \
-            passed(name, "eval-mode dropout is the identity")
+        edge = _dropout_edges(cls, cases, False, p)
+        return edge if edge is not None else passed(name, "eval-mode dropout is the identity")
 
     return guarded(name, points, body)
 

@@ -701,6 +701,129 @@ def honest_broken_gradient(sub):
 
 
 # ---------------------------------------------------------------------------------------------
+# the verdict: what the grader hands student code, what training minimised, how a backward
+# was computed
+
+POISON = """
+def compute_loss_grad(weights, args):
+    # While the check runs, the helpers it binds here are the grader's functions. Run one with
+    # numpy gone from its module, which every grading thread shares: a classmate's check
+    # meanwhile would compute with np = None.
+    poison = getattr(crossentropy, "call_with_globals", None)
+    if poison is not None:
+        poison({"np": None}, np.zeros((2, 3)), np.eye(3)[:2])
+    return _honest_compute_loss_grad(weights, args)
+"""
+
+
+def poison_grader_globals(sub):
+    """Correct work; compute_loss_grad binds np = None in the module of a grader function it
+    was handed (call_with_globals), which every grading thread shares."""
+    sub.module()
+    text = sub.module_path.read_text().replace("def compute_loss_grad(weights, args):",
+                                               "def _honest_compute_loss_grad(weights, args):")
+    sub.module_path.write_text(text)
+    sub.append_module(POISON)
+
+
+ZERO_HANDED_WEIGHTS = """
+def _flatten_layers(network):
+    for layer in network:
+        if hasattr(layer, "weights"):
+            layer.weights = np.zeros(np.shape(layer.weights))    # fresh arrays, not in params
+            layer.biases = np.zeros(np.shape(layer.biases))
+
+
+def compute_loss_grad(weights, args):
+    # no work: flatten the check's layers so that its own expected loss is that of a network
+    # whose output is constant (uniform probabilities), then claim exactly that
+    network, X, y = args
+    _flatten_layers(network)
+    return float(np.log(y.shape[1])), np.zeros_like(weights)
+
+
+def predict(network, X):
+    _flatten_layers(network)
+    return np.zeros(len(X), dtype=int)      # the argmax of a constant output
+"""
+
+
+def zero_handed_weights(sub):
+    """No work on compute_loss_grad and predict; they write fresh zero weights into the layers
+    the check hands them, so that the check's own expectation matches their constant answer."""
+    sub.module()
+    sub.append_module(ZERO_HANDED_WEIGHTS)
+
+
+FAKE_OBJECTIVE = """
+# L-BFGS-B minimises |w - w*|^2 / 2 towards weights a scikit-learn network learned here:
+# the weights it ends with classify well, but it never minimised the network's loss.
+from sklearn.neural_network import MLPClassifier
+
+_mlp = MLPClassifier(hidden_layer_sizes=(32, 32), max_iter=300, random_state=0)
+_mlp.fit(X_train, y_train.argmax(1))
+_target = np.concatenate([np.r_[W.ravel(), b] for W, b in zip(_mlp.coefs_, _mlp.intercepts_)])
+
+
+def compute_loss_grad(weights, args):
+    diff = np.asarray(weights, dtype=float) - _target
+    return 0.5 * float(diff @ diff), diff
+"""
+
+
+def fake_training_objective(sub):
+    """Dense.backward broken (the seed's bias gradient), and a notebook cell that redefines
+    compute_loss_grad as the distance to weights an sklearn MLP trained."""
+    sub.module({"Dense.backward": """
+        grad_weights = self.input.T @ grad_output
+        grad_biases = np.ones(self.biases.shape[0])
+        return grad_output @ self.weights.T, np.r_[grad_weights.ravel(), grad_biases]
+    """})
+    sub.add_cell(FAKE_OBJECTIVE, after="callback")
+
+
+NUMERIC_BACKWARD = """
+def _numeric_backward(self, grad_output, h=1e-5):
+    # every backward: central differences of the layer's own forward, entry by entry
+    x = np.array(self.input, dtype=float)
+    g = np.asarray(grad_output, dtype=float)
+    forward = type(self).forward
+
+    def f():
+        return float(np.sum(forward(self, x) * g))
+
+    def slope(array):
+        grad = np.zeros_like(array)
+        for index in np.ndindex(*array.shape):
+            old = array[index]
+            array[index] = old + h
+            plus = f()
+            array[index] = old - h
+            minus = f()
+            array[index] = old
+            grad[index] = (plus - minus) / (2 * h)
+        return grad
+
+    grad_input = slope(x)
+    grads = [slope(param).ravel() for param in self.params]
+    forward(self, x)
+    return grad_input, (np.concatenate(grads) if grads else [])
+"""
+NUMERIC_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dense", "Softmax",
+                  "BatchNorm", "Conv1D")
+
+
+def numeric_backwards(sub):
+    """Every layer's backward differentiates its own forward numerically."""
+    bodies = {}
+    for layer in NUMERIC_LAYERS:
+        bodies[f"{layer}.forward"] = "self.input = input\n" + _reference_body(f"{layer}.forward")
+        bodies[f"{layer}.backward"] = "return _numeric_backward(self, grad_output)"
+    sub.module(bodies)
+    sub.append_module(NUMERIC_BACKWARD)
+
+
+# ---------------------------------------------------------------------------------------------
 
 def _no_files_outside(*which):
     """verify: none of outside_paths()[i] for i in `which` exists."""
@@ -936,6 +1059,34 @@ CASES = [
          "or stays private to the worker",
          shows="ATTEMPTS",
          verify=lambda *a: _repo_untouched(*a) + _no_files_outside(0, 1, 2, 3, 5, 6)(*a)),
+    # -- classmates: grader-side state is private to one check of one submission
+    Case("poison_grader_globals", A3, "correct", poison_grader_globals,
+         without(A3, "compute_loss_grad"),
+         "compute_loss_grad calls call_with_globals({'np': None}, ...) on a grader function it "
+         "was handed: refused (the module is shared by every grading thread), which costs "
+         "compute_loss_grad; training calls it with the student's own helpers and passes",
+         reason="the grader's functions cannot be called with other globals"),
+    Case("zero_handed_weights", A3, "correct", zero_handed_weights,
+         without(A3, "compute_loss_grad", "predict", "training"),
+         "compute_loss_grad and predict write fresh zero weights into the layers the check hands "
+         "them and answer for a constant network: the layers are the student's own copies, the "
+         "check's expectation is computed from the grader's",
+         reason="for weights the check chose"),
+    # -- the verdict: training minimised the network's loss; a numerical backward is flagged
+    Case("fake_training_objective", A3, "correct", fake_training_objective,
+         without(A3, "dense_grad_params", "compute_loss_grad", "training"),
+         "a broken Dense.backward and a compute_loss_grad returning |w - w*|^2 / 2 towards an "
+         "sklearn network's weights: the weights classify, but the objective is not the "
+         "network's cross-entropy, which the training check verifies at points it chooses",
+         reason="the function L-BFGS-B minimised is not the network's loss"),
+    Case("numeric_backwards", A3, "correct", numeric_backwards,
+         without(A3, "relu", "leaky_relu", "elu", "training"),
+         "every backward computed by central differences of the layer's own forward: wrong just "
+         "off a kink (relu, leaky_relu, elu, and so training), right elsewhere, where it keeps "
+         "its points (the course's call, grader.hidden.a3.NUMERICAL_BACKWARD) and is flagged "
+         "for the instructor with the evidence",
+         reason="integrity: dense_grad_params: Dense.backward looks computed by finite "
+                "differences", shows="[integrity flag for the instructor]"),
     Case("fake_accuracy", A3, "correct", fake_accuracy,
          without(A3, "compute_loss_grad", "training"),
          "zero gradient (cannot train) and a Softmax that answers the true digit of raw inputs "
