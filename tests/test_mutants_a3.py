@@ -365,7 +365,7 @@ def test_training_names_the_broken_check_first(name, verdicts):
     result = verdicts[name][1]["training"]
     cause = sorted(mutant.loses - {"training"})
     assert result.details.get("caused_by") == [c for c in a3.DEPENDS["training"] if c in cause]
-    assert result.message.startswith(f"training runs {a3.CHECKS[cause[0]][0]}")
+    assert result.message.startswith(f"training depends on {a3.CHECKS[cause[0]][0]}")
 
 
 def test_a_crash_names_the_students_code_not_the_library(verdicts):

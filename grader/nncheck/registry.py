@@ -61,7 +61,7 @@ class Registry:
         it = "it" if len(named) == 1 else "them"
         fails = "fails" if len(named) == 1 else "fail"
         checks = "its own check" if len(named) == 1 else "their own checks"
-        result.message = (f"{check_id} runs {listed}, which {fails} {checks}: fix {it} first. "
+        result.message = (f"{check_id} depends on {listed}, which {fails} {checks}: fix {it} first. "
                           f"(What {check_id} saw: {result.message})")
 
     def run(self, check_id, namespace, reference=None, cases=None, quiet=False, hidden=False,
