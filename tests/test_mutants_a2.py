@@ -317,3 +317,21 @@ def test_every_mutant_has_its_hint_and_every_check_a_mutant():
     assert set(NEEDLES) == set(MUTANTS)
     caught = set().union(*(expected for _, expected, *_ in MUTANTS.values()))
     assert caught == set(a2.CHECKS)
+
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_check_py_estimate_is_the_autograde_score(mutant):
+    """check.py's estimate (points of the public checks that pass) is autograde's score
+    (points of the hidden checks that pass), except for the checks only the hidden cases
+    catch, which it overestimates by exactly their points."""
+    from grader import course, notebooks
+    a = course.get("a2_backprop")
+    points = notebooks.test_points(notebooks.load(a.source_dir / a.notebook))
+    overrides, expected, *public = MUTANTS[mutant]
+    ids = [c for c in a2.CHECKS if c not in SLOW or "train_two_layer" in overrides]
+    ns = namespace(**overrides)
+    estimate = sum(points[c] for c in ids if c not in failing(ns, ids, hidden_tests=False))
+    score = sum(points[c] for c in ids if c not in failing(ns, ids, hidden_tests=True))
+    hidden_only = expected - (public[0] if public else expected)
+    assert estimate - score == sum(points[c] for c in hidden_only)

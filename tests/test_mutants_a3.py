@@ -488,3 +488,28 @@ def test_a_hidden_crash_is_located_for_the_student_without_its_inputs(zygote, tm
     assert text and text not in told
     assert "the notebook cell starting 'class Callback:'" in crash.message, crash.message
     assert "_classification.py" not in crash.message
+
+
+def _notebook_points():
+    from grader import course, notebooks
+    from grader.nncheck.selfcheck import Points
+    a = course.get("a3_neural_network")
+    return Points.of(notebooks.load(a.source_dir / a.notebook), a3)
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_check_py_estimate_is_the_autograde_score(name, verdicts):
+    """check.py's estimate (points of the public checks that pass) is the score autograde
+    gives (points of the hidden ones), wherever public and hidden agree; where they cannot (a
+    bug only a hidden case shows), the estimate is higher by exactly those checks' points."""
+    points = _notebook_points()
+    public, secret = verdicts[name]
+
+    def earned(results):
+        return sum(points.split([c for c, r in results.items() if r.passed], points.tests))
+
+    mutant = MUTANTS[name]
+    hidden_only = mutant.loses - (mutant.loses if mutant.public is None else mutant.public)
+    assert earned(public) - earned(secret) == sum(points.tests[c] for c in hidden_only)
+    if mutant.public is None:
+        assert earned(public) == earned(secret)

@@ -83,3 +83,7 @@ PUBLIC_DEPENDS = {"softmax_backward": ("softmax_forward",)}
 
 
 Registry(CHECKS, CASES, DEPENDS, PUBLIC_DEPENDS).bind(globals())
+
+# The bonus part's cells (autograded and graded by hand), counted apart from the 35 points by
+# the notebook, check.py, feedback and the gradebook's readers alike.
+BONUS = ("sgd_momentum", "sgd_comparison", "conv_derivation", "conv1d", "quadratic_form")

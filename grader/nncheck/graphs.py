@@ -543,8 +543,8 @@ def check_svm_grad(fn_name, namespace, cases=None, points=0.0):
             message = compare(f"{what}: dW", dW, numeric, " (numerical gradient of your loss)")
             if message:
                 rows = np.arange(len(X))
-                scores = X @ W
-                active = (scores - scores[rows, y][:, None] + 1 > 0).astype(float)
+                raw = X @ W
+                active = (raw - raw[rows, y][:, None] + 1 > 0).astype(float)
                 active[rows, y] = 0.0
                 if np.allclose(dW, X.T @ active / len(X) + 2 * SVM_REG * W):
                     message += ("; the correct class's column is missing: every violated margin "

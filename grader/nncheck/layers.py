@@ -280,7 +280,7 @@ def _reproduce(spec, seed, what):
     dims = {"batch": spec.input_shape[0], "units": spec.input_shape[1]}
     extra = "".join(f", {k}={v}" for k, v in dims.items()) if spec.input_shape != SPECS[
         spec.name].input_shape else ""
-    lines = [f"from nncheck.layers import case",
+    lines = ["from nncheck.layers import case",
              f"layer, x, grad_output = case({spec.name}, {spec.name!r}, seed={seed}{extra})"]
     if what == "forward":
         lines.append("out = layer.forward(x)")

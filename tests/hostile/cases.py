@@ -911,17 +911,20 @@ CASES = [
          "ctypes.string_at(0) in Sigmoid.backward (string_at needs no symbol lookup, so the "
          "audit hook lets it through): SIGSEGV costs only the sigmoid check",
          reason="SIGSEGV"),
-    Case("segfault_at_import", A3, "correct", segfault_at_import, only(A3, "encode"),
-         "layers.py segfaults when imported: no layer exists, but encode (a notebook function) "
-         "does not touch layers.py and keeps its point, as with a syntax error in layers.py",
+    Case("segfault_at_import", A3, "correct", segfault_at_import, only(A3, "encode", "callback"),
+         "layers.py segfaults when imported: no layer exists, but encode and Callback (the "
+         "notebook's own code, Callback checked on the checks' own layers) do not touch "
+         "layers.py and keep their points, as with a syntax error in layers.py",
          reason="SIGSEGV"),
-    Case("sys_exit_at_import", A3, "correct", sys_exit_at_import, only(A3, "encode"),
-         "layers.py raises SystemExit on import: like a syntax error, only encode is left",
+    Case("sys_exit_at_import", A3, "correct", sys_exit_at_import, only(A3, "encode", "callback"),
+         "layers.py raises SystemExit on import: like a syntax error, only the notebook's own "
+         "encode and Callback are left",
          reason="SystemExit"),
-    Case("raise_at_end_of_import", A3, "correct", raise_at_end_of_import, only(A3, "encode"),
+    Case("raise_at_end_of_import", A3, "correct", raise_at_end_of_import,
+         only(A3, "encode", "callback"),
          "layers.py raises at the end of its import (a failing self-test at the bottom): in "
-         "Python and in Jupyter `from layers import *` fails, so no layer is defined; only encode "
-         "is left, as with a syntax error",
+         "Python and in Jupyter `from layers import *` fails, so no layer is defined; only "
+         "encode and Callback are left, as with a syntax error",
          reason="RuntimeError"),
     Case("sys_exit_in_layer", A3, "correct", sys_exit_in_layer, without(A3, "leaky_relu"),
          "sys.exit in LeakyReLU.forward is an exception like any other: leaky_relu is lost",
@@ -952,10 +955,9 @@ CASES = [
          "two infinite-loop cells after all the work: neither defines anything a check needs",
          reason="did not return within 10 s"),
     Case("loop_in_dense_forward", A3, "correct", loop_in_dense_forward,
-         without(A3, "dense_forward", "dense_grad_input", "dense_grad_params", "training",
-                 "callback"),
+         without(A3, "dense_forward", "dense_grad_input", "dense_grad_params", "training"),
          "Dense.forward never returns: the checks that call it are lost, the other layers, the "
-         "loss, the helpers (checked with the reference's layers) and encode are not",
+         "loss, the helpers and Callback (checked on the checks' own layers) and encode are not",
          reason="did not return within"),
     Case("loop_in_training", A3, "correct", loop_in_training, without(A3, "training"),
          "compute_loss_grad loops only on the real data: training is lost, its small-network "
