@@ -902,7 +902,7 @@ CASES = [
          without(A3, "compute_loss_grad", "training"),
          "correct except compute_loss_grad returns a zero gradient: the honest part of the "
          "cheats below that cannot train",
-         reason="below the required 90%"),
+         reason="L-BFGS-B was not given the network's gradient"),
     # -- crashes
     Case("exit_in_layer", A3, "correct", exit_in_layer, without(A3, "tanh"),
          "os._exit in Tanh.backward kills the worker: only the tanh check is lost",
@@ -996,7 +996,7 @@ CASES = [
          without(A3, "compute_loss_grad", "training"),
          "scipy.optimize.minimize replaced by one returning scikit-learn's weights: the grader "
          "trains with its own minimize on the student's (zero) gradient",
-         reason="below the required 90%"),
+         reason="L-BFGS-B was not given the network's gradient"),
     Case("monkeypatch_checks", A3, "release", monkeypatch_checks, 0.0,
          "no work; nncheck's run/evaluate replaced (in a cell and in the shipped nncheck/a3.py) "
          "and fake grader modules planted in sys.modules: the test cells pass in the notebook "
@@ -1093,7 +1093,7 @@ CASES = [
          without(A3, "compute_loss_grad", "training"),
          "zero gradient (cannot train) and a Softmax that answers the true digit of raw inputs "
          "it recognises: the training check must not be fooled",
-         reason="below the required 90%"),
+         reason="L-BFGS-B was not given the network's gradient"),
 ]
 
 BY_NAME = {case.name: case for case in CASES}
