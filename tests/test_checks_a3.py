@@ -102,44 +102,12 @@ def test_a_numerical_backward_is_flagged_with_evidence(check_id):
     called during backward (public and hidden), and a precision no analytic backward has
     (hidden, against the reference)."""
     layer = a3.CHECKS[check_id][0].split(".")[0]
+    from tests.hostile.cases import NUMERIC_BACKWARD      # the corpus's: one definition
     module = layers_module({f"{layer}.forward": NUMERIC_FORWARDS[layer],
-                            f"{layer}.backward": "return numerical_backward(self, grad_output)"})
-    module.numerical_backward = _numerical_backward
+                            f"{layer}.backward": "return _numeric_backward(self, grad_output)"})
+    exec(NUMERIC_BACKWARD, vars(module))
     ns = namespace(module)
     public, secret = a3.evaluate(check_id, ns), hidden.evaluate(check_id, ns)
     assert public.passed and "called forward" in public.details.get("integrity", "")
     assert secret.passed and "finite differences" in secret.details.get("integrity", "")
     assert "agree with the analytic ones only to" in secret.details["integrity"]
-
-
-def _numerical_backward(layer, grad_output, h=1e-5):
-    """What a student who differentiates forward numerically writes (entry by entry)."""
-    x = np.array(layer.input, dtype=float)
-    g = np.asarray(grad_output, dtype=float)
-
-    def f():
-        return float(np.sum(type(layer).forward(layer, x) * g))
-
-    grad_input = np.zeros_like(x)
-    for index in np.ndindex(*x.shape):
-        old = x[index]
-        x[index] = old + h
-        plus = f()
-        x[index] = old - h
-        minus = f()
-        x[index] = old
-        grad_input[index] = (plus - minus) / (2 * h)
-    grads = []
-    for param in layer.params:
-        grad = np.zeros_like(param)
-        for index in np.ndindex(*param.shape):
-            old = param[index]
-            param[index] = old + h
-            plus = f()
-            param[index] = old - h
-            minus = f()
-            param[index] = old
-            grad[index] = (plus - minus) / (2 * h)
-        grads.append(grad.ravel())
-    type(layer).forward(layer, x)          # leave the layer as forward left it
-    return grad_input, (np.concatenate(grads) if grads else [])

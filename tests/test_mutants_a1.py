@@ -6,6 +6,8 @@ import pytest
 
 from grader.nncheck import a1
 
+from . import mutation
+
 from .test_checks_a1 import (SLOW, SLOW_USES, failing, grad_J_A, grad_J_S, hidden_cases,
                              namespace)
 
@@ -125,36 +127,11 @@ def test_mutant_fails_exactly_its_checks(mutant, hidden_tests):
     assert got == expected
 
 
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_mutant_message_names_the_mistake(mutant):
-    overrides, expected, *_ = MUTANTS[mutant]
-    ns = namespace(**overrides)
-    messages = " | ".join(
-        r.message for check_id in expected
-        for r in (a1.evaluate(check_id, ns), a1.evaluate(check_id, ns, cases=hidden_cases(check_id)))
-        if not r.passed)
-    assert NEEDLES[mutant] in messages, messages
+
+def reachable(overrides):
+    return [c for c in a1.CHECKS if c != SLOW or overrides.keys() & SLOW_USES]
 
 
-def test_every_mutant_has_its_hint_and_every_check_a_mutant():
-    assert set(NEEDLES) == set(MUTANTS)
-    caught = set().union(*(expected for _, expected, *_ in MUTANTS.values()))
-    assert caught == set(a1.CHECKS)
-
-
-
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_check_py_estimate_is_the_autograde_score(mutant):
-    """check.py's estimate (points of the public checks that pass) is autograde's score
-    (points of the hidden checks that pass), except for the checks only the hidden cases
-    catch, which it overestimates by exactly their points."""
-    from grader import course, notebooks
-    a = course.get("a1_matrix_calculus")
-    points = notebooks.test_points(notebooks.load(a.source_dir / a.notebook))
-    overrides, expected, *public = MUTANTS[mutant]
-    ids = [c for c in a1.CHECKS if c != SLOW or overrides.keys() & SLOW_USES]
-    ns = namespace(**overrides)
-    estimate = sum(points[c] for c in ids if c not in failing(ns, ids, hidden_tests=False))
-    score = sum(points[c] for c in ids if c not in failing(ns, ids, hidden_tests=True))
-    hidden_only = expected - (public[0] if public else expected)
-    assert estimate - score == sum(points[c] for c in hidden_only)
+(test_mutant_message_names_the_mistake, test_every_mutant_has_its_hint_and_every_check_a_mutant,
+ test_check_py_estimate_is_the_autograde_score) = mutation.tests(
+    a1, MUTANTS, NEEDLES, namespace, failing, hidden_cases, reachable, "a1_matrix_calculus")

@@ -6,6 +6,8 @@ import pytest
 
 from grader.nncheck import a2
 
+from . import mutation
+
 from .test_checks_a2 import (SLOW, AddGate, CopyGate, MaxGate, MultiplyGate, failing,
                              hidden_cases, namespace, neuron_flat, sigmoid,
                              svm_loss_naive, svm_loss_vectorized)
@@ -302,36 +304,11 @@ def test_mutant_fails_exactly_its_checks(mutant, hidden_tests):
     assert failing(namespace(**overrides), ids, hidden_tests) == expected
 
 
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_mutant_message_names_the_mistake(mutant):
-    overrides, expected, *_ = MUTANTS[mutant]
-    ns = namespace(**overrides)
-    messages = " | ".join(
-        r.message for check_id in expected
-        for r in (a2.evaluate(check_id, ns), a2.evaluate(check_id, ns, cases=hidden_cases(check_id)))
-        if not r.passed)
-    assert NEEDLES[mutant] in messages, messages
+
+def reachable(overrides):
+    return [c for c in a2.CHECKS if c not in SLOW or "train_two_layer" in overrides]
 
 
-def test_every_mutant_has_its_hint_and_every_check_a_mutant():
-    assert set(NEEDLES) == set(MUTANTS)
-    caught = set().union(*(expected for _, expected, *_ in MUTANTS.values()))
-    assert caught == set(a2.CHECKS)
-
-
-
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_check_py_estimate_is_the_autograde_score(mutant):
-    """check.py's estimate (points of the public checks that pass) is autograde's score
-    (points of the hidden checks that pass), except for the checks only the hidden cases
-    catch, which it overestimates by exactly their points."""
-    from grader import course, notebooks
-    a = course.get("a2_backprop")
-    points = notebooks.test_points(notebooks.load(a.source_dir / a.notebook))
-    overrides, expected, *public = MUTANTS[mutant]
-    ids = [c for c in a2.CHECKS if c not in SLOW or "train_two_layer" in overrides]
-    ns = namespace(**overrides)
-    estimate = sum(points[c] for c in ids if c not in failing(ns, ids, hidden_tests=False))
-    score = sum(points[c] for c in ids if c not in failing(ns, ids, hidden_tests=True))
-    hidden_only = expected - (public[0] if public else expected)
-    assert estimate - score == sum(points[c] for c in hidden_only)
+(test_mutant_message_names_the_mistake, test_every_mutant_has_its_hint_and_every_check_a_mutant,
+ test_check_py_estimate_is_the_autograde_score) = mutation.tests(
+    a2, MUTANTS, NEEDLES, namespace, failing, hidden_cases, reachable, "a2_backprop")

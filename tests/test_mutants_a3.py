@@ -18,7 +18,7 @@ from grader.hidden import a3 as hidden
 from grader.nncheck import a3
 from grader.samples.a3 import SEED_000_BUGS
 
-from .conftest import layers_module
+from .conftest import layers_module, reference_body
 
 threadpool_limits(1)        # tiny matrices: one BLAS thread, as in the grader's workers
 
@@ -156,19 +156,9 @@ MUTANTS = {
         g = grad_output * self.gamma
         return (g - g.mean(axis=0)) * self.inv_std, np.r_[grad_gamma, grad_output.sum(axis=0)]
     """}, {"batchnorm_train"}, "the variance term is missing"),
-    "batchnorm_unbiased_variance": Mutant({"BatchNorm.forward": """
-        if self.training:
-            mean, var = input.mean(axis=0), input.var(axis=0, ddof=1)
-            self.running_mean *= self.momentum
-            self.running_mean += (1.0 - self.momentum) * mean
-            self.running_var *= self.momentum
-            self.running_var += (1.0 - self.momentum) * var
-        else:
-            mean, var = self.running_mean, self.running_var
-        self.inv_std = 1.0 / np.sqrt(var + self.eps)
-        self.x_hat = (input - mean) * self.inv_std
-        return self.gamma * self.x_hat + self.beta
-    """}, {"batchnorm_train", "batchnorm_eval"}, "unbiased variance"),
+    "batchnorm_unbiased_variance": Mutant({"BatchNorm.forward": reference_body(
+        "BatchNorm.forward", ("input.var(axis=0)", "input.var(axis=0, ddof=1)"))},
+        {"batchnorm_train", "batchnorm_eval"}, "unbiased variance"),
     "batchnorm_eval_uses_batch_stats": Mutant({"BatchNorm.forward": """
         mean, var = input.mean(axis=0), input.var(axis=0)
         if self.training:
@@ -209,27 +199,12 @@ MUTANTS = {
                 layer.params[i] = weights[start:start + param.size].reshape(param.shape)
                 start += param.size
     """}, {"weights", "training"}, "in place"),
-    "compute_loss_grad_reverse_order": Mutant({"compute_loss_grad": """
-        network, X, y = args
-        set_weights(weights, network)
-        out = forward_pass(network, X)
-        grad = grad_crossentropy(out, y)
-        grads = []
-        for layer in reversed(network):
-            grad, grad_params = layer.backward(grad)
-            grads.append(np.asarray(grad_params, dtype=float).ravel())
-        return crossentropy(out, y), np.concatenate(grads)
-    """}, {"compute_loss_grad", "training"}, "reverse order"),
-    "compute_loss_grad_forgets_set_weights": Mutant({"compute_loss_grad": """
-        network, X, y = args
-        out = forward_pass(network, X)
-        grad = grad_crossentropy(out, y)
-        grads = []
-        for layer in reversed(network):
-            grad, grad_params = layer.backward(grad)
-            grads.append(np.asarray(grad_params, dtype=float).ravel())
-        return crossentropy(out, y), np.concatenate(grads[::-1])
-    """}, {"compute_loss_grad", "training"}, "set the weights passed in"),
+    "compute_loss_grad_reverse_order": Mutant({"compute_loss_grad": reference_body(
+        "compute_loss_grad", ("np.concatenate(grads[::-1])", "np.concatenate(grads)"))},
+        {"compute_loss_grad", "training"}, "reverse order"),
+    "compute_loss_grad_forgets_set_weights": Mutant({"compute_loss_grad": reference_body(
+        "compute_loss_grad", ("set_weights(weights, network)\n", ""))},
+        {"compute_loss_grad", "training"}, "set the weights passed in"),
     "predict_returns_log_probabilities_seed000": Mutant(
         {"predict": "return forward_pass(network, X)"}, {"predict"}, "log-probabilities"),
     "predict_in_training_mode": Mutant({"predict": "return forward_pass(network, X).argmax(axis=1)"},
@@ -275,18 +250,9 @@ MUTANTS = {
         return np.maximum(input, 0.0)
     """}, {"relu", "training"}, "finite differences", public=set()),
     # -- crashes: located in the student's own file or cell, never in a library's
-    "compute_loss_grad_squeezes_one_row": Mutant({"compute_loss_grad": """
-        network, X, y = args
-        set_weights(weights, network)
-        out = forward_pass(network, X.squeeze())      # a batch of one row becomes 1-D
-        loss = crossentropy(out, y)
-        grad = grad_crossentropy(out, y)
-        grads = []
-        for layer in reversed(network):
-            grad, grad_params = layer.backward(grad)
-            grads.append(np.asarray(grad_params, dtype=float).ravel())
-        return loss, np.concatenate(grads[::-1])
-    """}, {"compute_loss_grad"}, "in compute_loss_grad", public=set()),
+    "compute_loss_grad_squeezes_one_row": Mutant({"compute_loss_grad": reference_body(
+        "compute_loss_grad", ("forward_pass(network, X)", "forward_pass(network, X.squeeze())"))},
+        {"compute_loss_grad"}, "in compute_loss_grad", public=set()),    # 1 row -> 1-D
     "callback_accuracy_score_on_one_hot": Mutant({}, {"callback"}, "raised ValueError", notebook={
         "callback_solution": [("self.train_acc.append(np.mean(train_labels == self.y_train.argmax(axis=1)))",
                                "from sklearn.metrics import accuracy_score\n"

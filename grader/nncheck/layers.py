@@ -409,6 +409,14 @@ def _each_case(base, cases, reference, one):
     return None, evidence
 
 
+def _verdict(name, text, failure, evidence):
+    """The failure, else a pass carrying the first case's integrity evidence, if any."""
+    if failure is not None:
+        return failure
+    found = next((e for e in evidence if e), "")
+    return passed(name, text, **({"integrity": found} if found else {}))
+
+
 def check_forward(spec, cls, reference=None, seed=0, points=0.0, cases=None):
     """Shape, dtype, purity, overflow, finiteness and values of forward (properties, or the
     reference), on every case."""
@@ -527,12 +535,7 @@ def check_input_gradient(spec, cls, reference=None, seed=0, points=0.0, cases=No
         return _evidence(spec, watch, precision)
 
     def body():
-        failure, evidence = _each_case(base, cases, reference, one)
-        found = next((e for e in evidence if e), "")
-        if failure is not None:
-            return failure
-        return passed(name, "grad_input matches the numerical gradient",
-                      **({"integrity": found} if found else {}))
+        return _verdict(name, "grad_input matches the numerical gradient", *_each_case(base, cases, reference, one))
 
     return guarded(name, points, body)
 
@@ -594,12 +597,7 @@ def check_param_gradients(spec, cls, reference=None, seed=0, points=0.0, cases=N
         return _evidence(spec, watch, precision)
 
     def body():
-        failure, evidence = _each_case(base, cases, reference, one)
-        found = next((e for e in evidence if e), "")
-        if failure is not None:
-            return failure
-        return passed(name, "parameter gradients match the numerical gradient",
-                      **({"integrity": found} if found else {}))
+        return _verdict(name, "parameter gradients match the numerical gradient", *_each_case(base, cases, reference, one))
 
     return guarded(name, points, body)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -139,13 +138,8 @@ def build_case(case: Case, root: Path) -> Path:
 
 def _reference_body(task: str) -> str:
     """The reference's code of one fenced region, e.g. 'compute_loss_grad'."""
-    from grader import stubs
-    source = (course.SOURCE_LAYERS / "layers.py").read_text()
-    lines = source.splitlines()
-    for name, first, last in stubs.regions(source):
-        if name == task:
-            return textwrap.dedent("\n".join(lines[first:last - 1]))
-    raise KeyError(task)
+    from tests.conftest import reference_body
+    return reference_body(task)
 
 
 def _inject(sub, grade_id, marker, code):
