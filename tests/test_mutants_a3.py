@@ -479,3 +479,151 @@ def test_check_py_estimate_is_the_autograde_score(name, verdicts):
     assert earned(public) - earned(secret) == sum(points.tests[c] for c in hidden_only)
     if mutant.public is None:
         assert earned(public) == earned(secret)
+
+
+# -- correct code in other styles: every check passes -----------------------------------------
+# Written from the contract, not from the reference: other formulas, loops, other helpers,
+# Layer.eval()/train(), sklearn's accuracy_score. A check that fails one of them is wrong.
+OTHER_STYLES = {
+    "ReLU.forward": "self.input = input\nreturn input * (input > 0)",
+    "ReLU.backward": "return np.where(self.input > 0, grad_output, 0.0), []",
+    "Sigmoid.forward": """
+        z = np.exp(-np.abs(input))              # stable on both sides
+        self.out = np.where(input >= 0, 1 / (1 + z), z / (1 + z))
+        return self.out
+    """,
+    "Sigmoid.backward": "s = self.out\nreturn grad_output * s * (1 - s), []",
+    "Tanh.forward": "self.t = np.tanh(input)\nreturn self.t.copy()",
+    "Tanh.backward": "return grad_output / np.cosh(np.arctanh(np.clip(self.t, -1 + 1e-16, 1 - 1e-16))) ** 2, []",
+    "LeakyReLU.forward": "self.x = input.copy()\nreturn np.maximum(input, 0) + self.slope * np.minimum(input, 0)",
+    "LeakyReLU.backward": "return grad_output * np.where(self.x > 0, 1.0, self.slope), []",
+    "ELU.forward": """
+        self.out = np.where(input > 0, input, self.alpha * np.expm1(np.minimum(input, 0)))
+        self.positive = input > 0
+        return self.out
+    """,
+    "ELU.backward": "return grad_output * np.where(self.positive, 1.0, self.out + self.alpha), []",
+    "Dense.forward": "self.x = np.array(input)\nreturn np.dot(self.x, self.weights) + self.biases[None, :]",
+    "Dense.backward": """
+        dW = np.einsum("bi,bj->ij", self.x, grad_output)
+        db = np.sum(grad_output, axis=0)
+        return np.dot(grad_output, self.weights.T), np.concatenate([dW.flatten(), db.flatten()])
+    """,
+    "Softmax.forward": """
+        shifted = input - input.max(axis=1, keepdims=True)
+        self.out = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return self.out
+    """,
+    "Softmax.backward": """
+        p = np.exp(self.out)
+        grad = np.empty_like(grad_output)
+        for b in range(len(grad_output)):        # row by row: G - p * sum(G)
+            grad[b] = grad_output[b] - p[b] * grad_output[b].sum()
+        return grad, []
+    """,
+    "BatchNorm.backward": """
+        n = grad_output.shape[0]
+        grad_gamma = np.sum(grad_output * self.x_hat, axis=0)
+        grad_beta = np.sum(grad_output, axis=0)
+        dx_hat = grad_output * self.gamma
+        if self.training:
+            dx = (n * dx_hat - dx_hat.sum(axis=0) - self.x_hat * (dx_hat * self.x_hat).sum(axis=0)) * self.inv_std / n
+        else:
+            dx = dx_hat * self.inv_std
+        return dx, np.hstack([grad_gamma, grad_beta])
+    """,
+    "Conv1D.forward": """
+        self.x = input
+        k = len(self.kernel)
+        t = k // 2
+        out = np.zeros(input.shape) + self.bias[0]
+        for i in range(input.shape[1]):
+            for m in range(k):
+                j = i + m - t
+                if 0 <= j < input.shape[1]:
+                    out[:, i] += input[:, j] * self.kernel[m]
+        return out
+    """,
+    "Conv1D.backward": """
+        k = len(self.kernel)
+        t = k // 2
+        n = self.x.shape[1]
+        grad_x = np.zeros(self.x.shape)
+        grad_k = np.zeros(k)
+        for i in range(n):
+            for m in range(k):
+                j = i + m - t
+                if 0 <= j < n:
+                    grad_x[:, j] += grad_output[:, i] * self.kernel[m]
+                    grad_k[m] += np.sum(grad_output[:, i] * self.x[:, j])
+        return grad_x, np.append(grad_k, grad_output.sum())
+    """,
+    "crossentropy": "return -np.mean(np.sum(target * activations, axis=1))",
+    "grad_crossentropy": "return -target / activations.shape[0]",
+    "get_weights": "return np.hstack([p.flatten() for layer in network for p in layer.params] or [np.zeros(0)])",
+    "set_weights": """
+        i = 0
+        for layer in network:
+            for p in layer.params:
+                np.copyto(p, np.reshape(weights[i:i + p.size], p.shape))
+                i += p.size
+    """,
+    "forward_pass": "out = X\nfor layer in network:\n    out = layer.forward(out)\nreturn out",
+    "compute_loss_grad": """
+        net, X, Y = args
+        start = 0                                # its own set_weights, forward and loss
+        for layer in net:
+            for p in layer.params:
+                p[...] = weights[start:start + p.size].reshape(p.shape)
+                start += p.size
+        out = X
+        for layer in net:
+            out = layer.forward(out)
+        loss = -np.sum(Y * out) / len(X)
+        grad, pieces = -Y / len(X), []
+        for layer in net[::-1]:
+            grad, g = layer.backward(grad)
+            pieces.insert(0, np.ravel(g))
+        return loss, np.concatenate(pieces)
+    """,
+    "predict": """
+        modes = [layer.training for layer in network]
+        for layer in network:
+            layer.eval()
+        out = forward_pass(network, X)
+        for layer, mode in zip(network, modes):
+            if mode:
+                layer.train()
+        return np.argmax(out, axis=1)
+    """,
+}
+OTHER_CALLBACK = [("""        set_weights(weights, self.network)
+        train_labels = predict(self.network, self.X_train)
+        test_labels = predict(self.network, self.X_test)
+        self.train_acc.append(np.mean(train_labels == self.y_train.argmax(axis=1)))
+        self.test_acc.append(np.mean(test_labels == self.y_test.argmax(axis=1)))""",
+                   """        from sklearn.metrics import accuracy_score
+        set_weights(weights, self.network)
+        for X, Y, store in ((self.X_train, self.y_train, self.train_acc),
+                            (self.X_test, self.y_test, self.test_acc)):
+            store.append(accuracy_score(Y.argmax(axis=1), predict(self.network, X)))""")]
+
+
+def test_correct_code_in_other_styles_passes_every_check():
+    ns = notebook_namespace(layers_module(OTHER_STYLES), {"callback_solution": OTHER_CALLBACK})
+    for check_id in a3.CHECKS:
+        for result in (a3.evaluate(check_id, ns), hidden.evaluate(check_id, ns)):
+            assert result.passed, (check_id, result.message)
+            assert not result.details.get("integrity"), (check_id, result.details)
+
+
+@pytest.mark.slow
+def test_correct_code_in_other_styles_passes_in_the_clean_room(zygote, tmp_path):
+    session = clean_room(zygote, tmp_path, Mutant(OTHER_STYLES, set(), "",
+                                                  notebook={"callback_solution": OTHER_CALLBACK}))
+    try:
+        failing = {c: r.message for c in a3.CHECKS
+                   for r in [hidden.evaluate(c, session.namespace())] if not r.passed}
+    finally:
+        session.close()
+    assert not failing, failing

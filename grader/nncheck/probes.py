@@ -41,6 +41,14 @@ class Probe:
     def function(self, x, params):
         raise NotImplementedError
 
+    def train(self):            # the course's Layer.train() / Layer.eval(), which predict may use
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
     def forward(self, input):
         self.input = np.array(input, dtype=float)
         return self.function(self.input, self.params)

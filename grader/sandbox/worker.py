@@ -41,6 +41,14 @@ class ParamHolder:
         self.kind = None
         self._probe = None
 
+    def train(self):            # as the course's Layer.train() / Layer.eval()
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
     def forward(self, input):
         return self._run("forward", input)
 
