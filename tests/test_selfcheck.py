@@ -248,10 +248,19 @@ def _estimate(out):
 def test_check_py_estimate_equals_the_autograde_score(graded, tmp_path, assignment, sample):
     """What check.py tells a student they will get is what `grader autograde` gave, on every
     demo sample (public and hidden checks agree on all of them)."""
+    from grader.nbgrader_api import gradebook
     root, outcomes = graded[0], graded[1]
     folder = _copy(root / "submitted" / sample / assignment, tmp_path, assignment)
     result = run_check(folder)
     assert _estimate(result.stdout) == outcomes[(assignment, sample)].total, result.stdout
+    with gradebook(root) as gb:             # and what the gradebook holds
+        submission = gb.find_submission(assignment, sample)
+        assert submission.code_score == pytest.approx(outcomes[(assignment, sample)].total)
+        a = course.get(assignment)
+        nb = notebooks.load(a.source_dir / a.notebook)
+        points = selfcheck.Points.of(nb, selfcheck._find_module({}, assignment.split("_")[0]))
+        assert gb.find_assignment(assignment).max_score == pytest.approx(
+            sum(points.tests.values()) + sum(points.manual.values()))
 
 
 @pytest.mark.slow
