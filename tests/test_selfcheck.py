@@ -4,7 +4,6 @@ check.py must run with nothing but the bundle (never the grader, the reference o
 tests), execute the right cells, and say per check PASS/FAIL and what to fix.
 """
 import io
-import json
 import os
 import re
 import shutil
