@@ -64,6 +64,7 @@ class Graded:
     findings: list = field(default_factory=list)
     outputs: sanitize.Outputs = field(default_factory=sanitize.Outputs)   # kept within bounds
     own_seconds: float = 0.0        # what it cost on its own clock (gate.Clock): the budget's
+    integrity: dict = field(default_factory=dict)  # check id -> evidence for the instructor
 
 
 def statements(source: str) -> list[str]:
@@ -175,6 +176,25 @@ def linked(folder: Path) -> Path | None:
     """The submission folder or the student's folder, if one is a symbolic link: a link to a
     classmate's folder would grade their work as the linker's."""
     return next((p for p in (folder, folder.parent) if p.is_symlink()), None)
+
+
+def hidden_only(check_id, result):
+    """What a student may read about a hidden test that failed where the public check passes:
+    where their code raised, or which kind of case failed (shapes, never the values)."""
+    raised, case = result.details.get("raised"), result.details.get("case")
+    if raised:
+        where = f" at {raised['where']}" if raised.get("where") else ""
+        return (f"{check_id}: the hidden test (it runs more inputs than the public check) "
+                f"stopped with {raised['type']} raised{where}"
+                + (f", for {case}" if case else "")
+                + "; the public check passes, so run your code on other inputs (other shapes, "
+                  "a batch of one row) to find why")
+    if case:
+        return (f"{check_id}: the hidden test failed for {case}, a case the public check does "
+                "not run; test your code on such inputs against the definition")
+    return (f"{check_id}: the hidden test failed (it compares with the reference "
+            "implementation on more inputs); the public check passes, so test your code "
+            "on other inputs against the definition")
 
 
 def hidden_module(assignment):
@@ -443,6 +463,12 @@ class Grader:
             graded.events.append(f"{check_id}: {error.student_message}")
             return
         graded.scores[check_id] = (points if result.passed else 0.0, points)
+        evidence = result.details.get("integrity")
+        if evidence:
+            # the course decides what it costs (grader.hidden.a3.NUMERICAL_BACKWARD); it is
+            # never silent: the record, the report and the autograded notebook say it
+            graded.flags.append(f"integrity: {check_id}: {evidence}")
+            graded.integrity[check_id] = evidence
         if result.passed:
             return
         graded.hidden[check_id] = result.message
@@ -459,9 +485,7 @@ class Grader:
             return
         public = self._public(session, check_id)
         graded.public[check_id] = public.message if public is not None and not public.passed \
-            else (f"{check_id}: the hidden test failed (it compares with the reference "
-                  "implementation on more inputs); the public check passes, so test your code "
-                  "on other inputs against the definition")
+            else hidden_only(check_id, result)
         if graded.in_kernel.get(check_id) and public is not None and not public.passed:
             graded.flags.append(f"possibly tampered: {check_id} passed inside the notebook but "
                                 "fails the same public check run outside it")
@@ -482,6 +506,10 @@ class Grader:
             check_id = notebooks.meta(cell)["grade_id"]
             score, maximum = graded.scores.get(check_id, (0.0, 0.0))
             outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
+            if check_id in graded.integrity:        # for the staff who read this notebook
+                outputs.append({"output_type": "stream", "name": "stdout",
+                                "text": f"[integrity flag for the instructor] "
+                                        f"{graded.integrity[check_id]}\n"})
             if score < maximum:
                 outputs.append({"output_type": "error", "ename": "CheckFailed",
                                 "evalue": graded.public.get(check_id, ""), "traceback": []})

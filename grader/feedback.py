@@ -116,6 +116,15 @@ def tasks(assignment: course.Assignment) -> dict:
         return {}
 
 
+def bonus_ids(assignment: course.Assignment) -> frozenset:
+    """The grade ids of the bonus cells, from the assignment's registry (nncheck's BONUS)."""
+    from .release import checks_module
+    try:
+        return frozenset(getattr(checks_module(assignment), "BONUS", ()))
+    except Exception:   # a registry being rewritten must not stop feedback
+        return frozenset()
+
+
 def manual_status(root: Path, assignment: course.Assignment, student: str) -> dict:
     """grade id -> (score or None while ungraded, max, comment) of the cells graded by hand."""
     gradebook_file = Path(root) / "gradebook.db"
@@ -182,8 +191,21 @@ def _points(n) -> str:
     return f"{float(n):g}"
 
 
+def _split(entries: dict, bonus, key) -> tuple:
+    """(regular, bonus) sums of entries[id][key]."""
+    regular = sum(float(v.get(key, 0)) for k, v in entries.items() if k not in bonus)
+    extra = sum(float(v.get(key, 0)) for k, v in entries.items() if k in bonus)
+    return regular, extra
+
+
+def _share(got, of) -> str:
+    """'22 / 28 points + 0 / 3 bonus' (the notebook's and check.py's split)."""
+    text = f"{_points(got[0])} / {_points(of[0])} points"
+    return text + (f" + {_points(got[1])} / {_points(of[1])} bonus" if of[1] else "")
+
+
 def render(record: dict, assignment: course.Assignment, task_names: dict, manual: dict,
-           errors: list) -> str:
+           errors: list, bonus=()) -> str:
     checks = record.get("checks", {})
     failed = [c for c in checks.values() if not c.get("passed")]
     status = record.get("status", "")
@@ -228,10 +250,13 @@ def render(record: dict, assignment: course.Assignment, task_names: dict, manual
         manual_rows.append(f"<tr><td><code>{_e(grade_id)}</code></td>"
                            f"<td class='num'>{_points(maximum)}</td><td>{state}</td>"
                            f"<td>{_e(student_text(comment, '(comment withheld)'))}</td></tr>")
-    total, max_total = record.get("total", 0), record.get("max_total", 0)
+    earned, possible = _split(checks, bonus, "points"), _split(checks, bonus, "max_points")
+    done = {g: (manual.get(g, (None,))[0] or 0.0) for g in record.get("manual", {})}
+    hand_done = _split({g: {"v": v} for g, v in done.items()}, bonus, "v")
+    hand_max = _split({g: {"v": m} for g, m in record.get("manual", {}).items()}, bonus, "v")
     hand = ""
     if manual_rows:
-        hand = (f" &middot; graded by hand: {_points(manual_done)} / {_points(manual_max)}"
+        hand = (f" &middot; graded by hand: {_share(hand_done, hand_max)}"
                 + (f" ({manual_pending} cell{'s' if manual_pending != 1 else ''} still to grade)"
                    if manual_pending else ""))
     parts = [
@@ -241,7 +266,7 @@ def render(record: dict, assignment: course.Assignment, task_names: dict, manual
         f"<h1>{_e(assignment.title)}</h1>",
         f"<p class='sub'>Feedback for <b>{_e(record.get('student'))}</b> on "
         f"<code>{_e(assignment.id)}</code></p>",
-        f"<p class='score'>Autograded: {_points(total)} / {_points(max_total)} points{hand}</p>",
+        f"<p class='score'>Autograded: {_share(earned, possible)}{hand}</p>",
         f"<p>{len(checks) - len(failed)} of {len(checks)} checks passed.</p>",
     ]
     if happened:
@@ -276,7 +301,7 @@ def feedback(root: Path, assignment_ids=None, students=None, log=print) -> list[
         student = record["student"]
         page = render(record, assignment, names[assignment.id],
                       manual_status(root, assignment, student),
-                      cell_errors(root, assignment, student))
+                      cell_errors(root, assignment, student), bonus_ids(assignment))
         path = page_path(root, assignment.id, student)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page)

@@ -7,6 +7,10 @@ The layer contract (assignment 3):
 * ``layer.backward(grad_output)`` -> ``(grad_input, grad_params)`` where ``grad_params`` is one
   flat 1-D array: every parameter's gradient raveled, in ``params`` order (``[]`` without params).
 * ``layer.training`` -- ``True`` while training; ``predict`` switches it off (Dropout, BatchNorm).
+* Arrays are float64 (numpy's default); ``forward`` and ``backward`` return new arrays and never
+  modify the ones they are given; any batch size works, one row included (``[1, n] -> [1, m]``).
+* No overflow for inputs of any magnitude: numpy must not warn (never exponentiate a large
+  positive number, not even in the branch ``np.where`` discards).
 
 A network is a list of layers. ``Softmax`` returns *log*-probabilities and ``crossentropy``
 takes them, together with one-hot targets, and returns the mean negative log-likelihood.

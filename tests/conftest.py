@@ -10,6 +10,21 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS_SOURCE = (ROOT / "source_layers" / "layers.py").read_text()
 
 
+def reference_body(task, *edits):
+    """The reference's code of one fenced region ('Dense.backward'), dedented, with `edits`
+    ((old, new), ...) applied: a mutant says exactly what it changes."""
+    import textwrap
+    lines = LAYERS_SOURCE.splitlines()
+    for name, first, last in stubs.regions(LAYERS_SOURCE):
+        if name == task:
+            body = textwrap.dedent("\n".join(lines[first:last - 1]))
+            for old, new in edits:
+                assert old in body, (task, old)
+                body = body.replace(old, new)
+            return body
+    raise KeyError(task)
+
+
 def layers_module(bodies=None, default=None, name="layers"):
     """source_layers/layers.py with some solution regions replaced, as a fresh module."""
     module = types.ModuleType(name)

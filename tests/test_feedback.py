@@ -110,7 +110,13 @@ def test_feedback_shows_scores_causes_and_hand_graded_status(pages, graded):
     root, folder = pages
     outcome = graded[1][("a3_neural_network", "buggy")]
     page = html.unescape((folder / "buggy" / "a3_neural_network" / "feedback.html").read_text())
-    assert f"{outcome.total:g} / {outcome.max_total:g}" in page
+    # the notebook's split: 28 points + 3 bonus autograded, 7 + 5 bonus graded by hand
+    bonus = sum(p for c, (_, p) in outcome.scores.items() if c in ("sgd_momentum", "conv1d"))
+    earned_bonus = sum(s for c, (s, _) in outcome.scores.items()
+                       if c in ("sgd_momentum", "conv1d"))
+    assert (f"Autograded: {outcome.total - earned_bonus:g} / {outcome.max_total - bonus:g} "
+            f"points + {earned_bonus:g} / {bonus:g} bonus") in page
+    assert "graded by hand: 0 / 7 points + 0 / 5 bonus" in page
     assert "summed over the batch" in page and "Dense.backward" in page
     assert "Graded by hand" in page and "not graded yet" in page and "plot_curves" in page
     assert "python check.py" in page

@@ -30,4 +30,8 @@ CASES = {**{check_id: task.cases for check_id, task in C.TASKS.items()},
          "factorize": C.FACTORIZE_CASES}
 
 
-Registry(CHECKS, CASES).bind(globals())
+# factorize runs the student's own gradients: when one fails, it is the cause
+DEPENDS = {"factorize": ("factorization_grad_A", "factorization_grad_S")}
+
+
+Registry(CHECKS, CASES, DEPENDS).bind(globals())

@@ -53,4 +53,9 @@ CHECKS = {check_id: (task, check) for check_id, (task, check, _) in _REGISTRY.it
 CASES = {check_id: cases for check_id, (_, _, cases) in _REGISTRY.items()}
 
 
-Registry(CHECKS, CASES).bind(globals())
+# a check whose answer is built on another task's: when that one fails, it is the cause
+DEPENDS = {"simple_graph": ("add_gate", "multiply_gate"),
+           "two_layer_training": ("two_layer_step",)}
+
+
+Registry(CHECKS, CASES, DEPENDS).bind(globals())

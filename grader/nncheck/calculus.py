@@ -56,6 +56,8 @@ class Derivative:
     f: object                # the scalar function of the arguments (the task statement)
     formula: str             # for messages
     cases: tuple             # the public cases ((seed, dims), ...)
+    mistakes: tuple = ()     # (wrong scalar function, hint): an answer that is its gradient
+    #                          made that known mistake
 
 
 def check_derivative(task, namespace, cases=None, points=0.0):
@@ -71,7 +73,10 @@ def check_derivative(task, namespace, cases=None, points=0.0):
             arrays = {a: rng.normal(size=shapes[a]) for a in task.args}
             where = ", ".join(f"{a}: {shape_text(shapes[a])}" for a in task.args)
             what = f"{task.fn}({', '.join(task.args)})"
-            got = as_array(what, call(what, fn, *[arrays[a].copy() for a in task.args]))
+            try:
+                got = as_array(what, call(what, fn, *[arrays[a].copy() for a in task.args]))
+            except StudentError as error:
+                raise _shapes_hint(error, task, shapes)
             variable = arrays[task.wrt]
             numeric = numerical_gradient(lambda v: task.f(**{**arrays, task.wrt: v}),
                                          variable.copy())
@@ -80,7 +85,7 @@ def check_derivative(task, namespace, cases=None, points=0.0):
                               + f" (with {where})", dims=dims, seed=seed)
             index, bad = worst_entry(got, numeric)
             if bad > 1:
-                hint = diagnose(got, numeric)
+                hint = _known_mistake(task, arrays, got) or diagnose(got, numeric)
                 return failed(name, explain(f"d({task.formula})/d{task.wrt}: {what}", index,
                                             got, numeric, hint) + f" (with {where})",
                               dims=dims, seed=seed, index=index)
@@ -90,9 +95,40 @@ def check_derivative(task, namespace, cases=None, points=0.0):
     return guarded(name, points, body)
 
 
+def _shapes_hint(error, task, shapes):
+    """A product of mismatched shapes, raised on a non-square case: say how to find it."""
+    text = str(error)
+    if getattr(error, "raised", ("",))[0] == "ValueError" and any(
+            word in text for word in ("matmul", "aligned", "broadcast", "shapes")):
+        where = ", ".join(f"{a}: {shape_text(shapes[a])}" for a in task.args)
+        error.args = (f"{text} (with {where}); the factors' shapes do not match: write the "
+                      f"shape of each factor next to it; the result must have {task.wrt}'s "
+                      f"shape {shape_text(shapes[task.wrt])}",)
+    return error
+
+
+def _known_mistake(task, arrays, got):
+    """The hint of the task's known mistake whose gradient `got` is, if any."""
+    for wrong, hint in task.mistakes:
+        numeric = numerical_gradient(lambda v: wrong(**{**arrays, task.wrt: v}),
+                                     arrays[task.wrt].copy())
+        if got.shape == numeric.shape and worst_entry(got, numeric)[1] <= 1:
+            return hint
+    return ""
+
+
 def _quadform(X, W, grad_Q):
     """L = sum_i grad_Q[i] * Q_i with Q_i = x_i^T W^T W x_i (x_i the rows of X)."""
     return float(np.sum(grad_Q * np.sum((X @ W.T) ** 2, axis=1)))
+
+
+def _quadform_ignoring_upstream(X, W, grad_Q):
+    return _quadform(X, W, np.ones_like(grad_Q))
+
+
+_UPSTREAM = ((_quadform_ignoring_upstream,
+              "it ignores the upstream gradient: row i's gradient is scaled by grad_Q[i] "
+              "(dL/dQ_i), as the chain rule multiplies the local gradient by it"),)
 
 
 # The tasks, in notebook order. Each public case list has a non-square shape first (a
@@ -126,12 +162,12 @@ TASKS = {
         "quadform_grad_x", ("X", "W", "grad_Q"), "X",
         lambda b, m, n: {"X": (b, n), "W": (m, n), "grad_Q": (b,)},
         _quadform, "sum_i grad_Q[i] x_i^T W^T W x_i",
-        ((0, {"b": 4, "m": 2, "n": 3}), (1, {"b": 3, "m": 3, "n": 3}))),
+        ((0, {"b": 4, "m": 2, "n": 3}), (1, {"b": 3, "m": 3, "n": 3})), _UPSTREAM),
     "quadform_grad_W": Derivative(
         "quadform_grad_W", ("X", "W", "grad_Q"), "W",
         lambda b, m, n: {"X": (b, n), "W": (m, n), "grad_Q": (b,)},
         _quadform, "sum_i grad_Q[i] x_i^T W^T W x_i",
-        ((0, {"b": 4, "m": 2, "n": 3}), (1, {"b": 3, "m": 3, "n": 3}))),
+        ((0, {"b": 4, "m": 2, "n": 3}), (1, {"b": 3, "m": 3, "n": 3})), _UPSTREAM),
     "factorization_grad_A": Derivative(
         "grad_J_A", ("X", "A", "S"), "A",
         lambda N, M, R: {"X": (N, M), "A": (N, R), "S": (R, M)},

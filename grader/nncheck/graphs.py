@@ -117,11 +117,17 @@ def _binary_backward(gate, instance, x, y, dz, label):
     dx, dy = scalar(what + " (dx)", dx), scalar(what + " (dy)", dy)
     want_x = dz * derivative(lambda t: gate.op(t, y), x)
     want_y = dz * derivative(lambda t: gate.op(x, t), y)
-    for which, got, want in (("dx", dx, want_x), ("dy", dy, want_y)):
+    for which, got, want, own in (("dx", dx, want_x, x), ("dy", dy, want_y, y)):
         if not np.isclose(got, want, rtol=1e-6, atol=1e-8):
+            hint = ""
+            if dz != 0 and not np.isclose(dz, 1.0) and np.isclose(got, want / dz, rtol=1e-6,
+                                                                   atol=1e-8):
+                hint = ": that is the local gradient alone; multiply it by the upstream dz"
+            elif gate.name == "MultiplyGate" and np.isclose(got, dz * own, rtol=1e-6, atol=1e-8):
+                hint = ": each input's gradient is dz times the *other* input"
             return (f"after forward({x:.4g}, {y:.4g}){label}, {what} gives {which} = {got:.6g}, "
                     f"but dL/d{which[1]} = dL/dz * dz/d{which[1]} = {want + 0.0:.6g} (the "
-                    f"{gate.name} is a {gate.pattern})")
+                    f"{gate.name} is a {gate.pattern}){hint}")
     return None
 
 
@@ -220,7 +226,11 @@ def check_simple_graph(namespace, cases=None, points=0.0):
             value, grads = parts(what, call(what, fn, v["x"], v["y"], v["z"]), 2)
             value = scalar(what + " (f)", value)
             if not np.isclose(value, f(v), rtol=1e-12, atol=1e-12):
-                return failed(name, f"{what} gives f = {value:.6g}, but (x + y) z = {f(v):.6g}")
+                lecture = np.isclose(value, f(LECTURE_XYZ)) and values is None
+                return failed(name, f"{what} gives f = {value:.6g}, but (x + y) z = {f(v):.6g}"
+                                    + (": that is the lecture's value, at its point only; "
+                                       "compute f and the gradients from x, y and z"
+                                       if lecture else ""))
             grads = parts(what + " (gradients)", grads, 3)
             for var, got in zip("xyz", grads):
                 got = scalar(f"{what} (df/d{var})", got)
@@ -245,6 +255,21 @@ def _neuron(w, x):
     return float(sigmoid(w[0] * x[0] + w[1] * x[1] + w[2]))
 
 
+LECTURE_ONLY = ("; these are the lecture's numbers, right at its point only: compute them "
+                "from w and x")
+
+
+def _is_lecture_answer(L, grad_s3):
+    """Whether an answer at another point is the lecture's own (hard-coded) numbers."""
+    w, x = (np.array(LECTURE_NEURON[k]) for k in ("w", "x"))
+    s3 = w[0] * x[0] + w[1] * x[1] + w[2]
+    try:
+        return bool(np.isclose(float(L), _neuron(w, x)) and
+                    np.isclose(float(grad_s3), derivative(sigmoid, s3), rtol=1e-3))
+    except (TypeError, ValueError):
+        return False
+
+
 def _neuron_call(fn, w, x):
     what = f"neuron_flat(w={np.round(w, 4).tolist()}, x={np.round(x, 4).tolist()})"
     return what, parts(what, call(what, fn, w.copy(), x.copy()), 4)
@@ -264,28 +289,64 @@ def check_neuron(part, namespace, cases=None, points=0.0):
         for seed, values in cases:
             w, x = _neuron_point(seed, values)
             what, (L, grad_s3, grad_w, grad_x) = _neuron_call(fn, w, x)
+            lecture = values is None and _is_lecture_answer(L, grad_s3)
             if part == "forward":
                 L, want = scalar(what + " (L)", L), _neuron(w, x)
                 if not np.isclose(L, want, rtol=1e-9, atol=1e-12):
+                    hint = ""
+                    if np.isclose(L, float(sigmoid(w[0] * x[0] + w[1] * x[1]))):
+                        hint = ": the bias w2 is missing from s3 = s2 + w2"
+                    elif lecture:
+                        hint = LECTURE_ONLY
                     return failed(name, f"{what} gives L = {L:.6g}, but "
-                                        f"1 / (1 + exp(-(w0 x0 + w1 x1 + w2))) = {want:.6g}")
+                                        f"1 / (1 + exp(-(w0 x0 + w1 x1 + w2))) = {want:.6g}"
+                                        + hint)
             elif part == "local":
                 grad_s3 = scalar(what + " (grad_s3)", grad_s3)
                 s3 = w[0] * x[0] + w[1] * x[1] + w[2]
                 want = derivative(sigmoid, s3)
                 if not np.isclose(grad_s3, want, rtol=1e-6, atol=1e-9):
+                    hint = ""
+                    if np.isclose(grad_s3, (1 - s3) * s3):
+                        hint = ": it is written with s3 where the output L belongs, (1 - L) L"
+                    elif lecture:
+                        hint = LECTURE_ONLY
                     return failed(name, f"{what} gives grad_s3 = {grad_s3:.6g}, but the "
                                         f"sigmoid's slope at s3 = {s3:.4g} is {want:.6g} "
                                         "(upstream gradient 1 times the local gradient of the "
-                                        "sigmoid, written with its output L)")
+                                        "sigmoid, written with its output L)" + hint)
             else:
+                s3 = w[0] * x[0] + w[1] * x[1] + w[2]
+                slope = derivative(sigmoid, s3)
+                own = scalar(what + " (grad_s3)", grad_s3)
                 for var, got, point in (("w", grad_w, w), ("x", grad_x, x)):
                     got = array(f"{what} (grad_{var})", got, point.shape)
                     numeric = numerical_gradient(
                         lambda p: _neuron(p, x) if var == "w" else _neuron(w, p), point.copy())
                     message = compare(f"{what}: grad_{var}", got, numeric)
-                    if message:
-                        return failed(name, message)
+                    if not message:
+                        continue
+                    if not np.isclose(own, slope, rtol=1e-6, atol=1e-9):
+                        # the gradients below s3 inherit a wrong grad_s3: that is the cause
+                        return failed(name, f"{what}: grad_{var} is built on grad_s3 = "
+                                            f"{own:.6g}, which is not the sigmoid's slope "
+                                            f"{slope:.6g} (check neuron_local_grad): fix "
+                                            "grad_s3 first; the gradients below it are "
+                                            "grad_s3 times the local gradients of the add and "
+                                            "multiply gates")
+                    upstream = own * np.array([x[0], x[1], 1.0] if var == "w" else [w[0], w[1]])
+                    swapped = own * np.array([w[0], w[1], 1.0] if var == "w" else [x[0], x[1]])
+                    if np.allclose(got, swapped) and not np.allclose(got, upstream):
+                        message += ("; the multiply gates swap: dL/dw0 = grad_s3 * x0 and "
+                                    "dL/dx0 = grad_s3 * w0")
+                    elif var == "w" and np.isclose(got[2], 1.0) and np.allclose(got[:2],
+                                                                                 upstream[:2]):
+                        message += ("; dL/dw2 = grad_s3 (the add gate passes the upstream "
+                                    "gradient on), not 1")
+                    elif lecture or np.allclose(got, np.round(numeric, 2)):
+                        message += ("; these are the lecture's table, rounded: compute the "
+                                    "gradients from w, x and grad_s3")
+                    return failed(name, message)
         return passed(name, f"right at {count(len(cases), 'point')}")
 
     return guarded(name, points, body)
@@ -393,6 +454,14 @@ def _svm_call(fn, fn_name, W, X, y, reg):
     return what, scalar(what + " (loss)", loss), dW
 
 
+def _one_margin_t(seed, N, C):
+    """The t_i of `_one_margin` (its draws replayed)."""
+    rng = np.random.default_rng(seed + 7919)
+    rng.integers(0, C, size=N)
+    t = rng.uniform(-3, 2, size=N)
+    return np.where(np.abs(t + 1) < 0.2, t + 0.5, t)
+
+
 def _one_margin(seed, N, C):
     """Samples x_i = e_i (so scores are the rows of W) with a single margin that can be violated:
     s_(y_i) = b_i, s_(j_i) = b_i + t_i for one other class, every other class b_i - 5."""
@@ -429,9 +498,15 @@ def check_svm_loss(fn_name, namespace, cases=None, points=0.0):
             W1, X1, y1, want = _one_margin(seed, N, C)
             what, loss, _ = _svm_call(fn, fn_name, W1, X1, y1, 0.0)
             if not np.isclose(loss, want, rtol=1e-9, atol=1e-12):
+                t = _one_margin_t(seed, N, C)
+                swapped = float(np.mean((C - 2) * 6.0 + np.maximum(0.0, 1.0 - t)))
+                hint = (": the margins are reversed; the margin of class j is s_j - s_(y_i) + 1 "
+                        "(a wrong class scoring close to the right one costs), not "
+                        "s_(y_i) - s_j + 1" if np.isclose(loss, swapped) else "")
                 return failed(name, f"{what} is {loss:.6g} on samples whose scores are known "
                                     f"(one class at s_(y_i) + t_i, the others at s_(y_i) - 5), "
-                                    f"where the loss is mean_i max(0, t_i + 1) = {want:.6g}")
+                                    f"where the loss is mean_i max(0, t_i + 1) = {want:.6g}"
+                                    + hint)
             _, plain, _ = _svm_call(fn, fn_name, W, X, y, 0.0)
             what, loss, _ = _svm_call(fn, fn_name, W, X, y, SVM_REG)
             want = SVM_REG * float(np.sum(W * W))
@@ -467,6 +542,13 @@ def check_svm_grad(fn_name, namespace, cases=None, points=0.0):
                 lambda V: _svm_call(fn, fn_name, V, X, y, SVM_REG)[1], W.copy())
             message = compare(f"{what}: dW", dW, numeric, " (numerical gradient of your loss)")
             if message:
+                rows = np.arange(len(X))
+                raw = X @ W
+                active = (raw - raw[rows, y][:, None] + 1 > 0).astype(float)
+                active[rows, y] = 0.0
+                if np.allclose(dW, X.T @ active / len(X) + 2 * SVM_REG * W):
+                    message += ("; the correct class's column is missing: every violated margin "
+                                "also lowers s_(y_i), so column y_i gets -x_i once per violation")
                 return failed(name, message)
         return passed(name, f"dW matches the numerical gradient on {count(len(cases), 'data set')}")
 
@@ -531,6 +613,13 @@ def check_two_layer_step(namespace, cases=None, lr=TRAIN_LR, points=0.0):
                                         f"update both weight matrices")
                 used = (start - after) / lr
                 message = compare(f"{what}: (start - end) / lr for {var}", used, numeric)
+                if message and var == "w1":
+                    base = sigmoid(x @ w1)
+                    linear = numerical_gradient(      # the sigmoid's slope taken as 1
+                        lambda v: float(np.sum(((base + x @ (v - w1)) @ w2 - y) ** 2)), w1.copy())
+                    if np.allclose(used, linear, rtol=1e-4, atol=1e-6):
+                        message += ("; the sigmoid's derivative h (1 - h) is missing from the "
+                                    "gradient with respect to w1")
                 if message:
                     return failed(name, "one iteration must be w <- w - lr * dL/dw with L the "
                                         "sum of squared errors; " + message)
@@ -606,12 +695,50 @@ def check_net_forward(namespace, cases=None, points=0.0):
             want = neuron_by_neuron(X, W1, W2, W3)
             index, bad = worst_entry(got, want, rtol=1e-9, atol=1e-12)
             if bad > 1:
+                hint = ""
+                if W1.shape[0] == W1.shape[1] and W2.shape[0] == W2.shape[1] and np.allclose(
+                        got, sigmoid(sigmoid(X @ W1.T) @ W2.T) @ W3):
+                    hint = ": each neuron is a column of its weight matrix, so X W1, not X W1^T"
                 return failed(name, f"{what}: y_hat[{index[0]}] is {got[index]:.6g}, but the "
                                     f"network gives {want[index]:.6g} "
-                                    "(y_hat = f(f(X W1) W2) W3, f the sigmoid)")
+                                    f"(y_hat = f(f(X W1) W2) W3, f the sigmoid){hint}")
         return passed(name, f"y_hat right on {count(len(cases), 'input')}")
 
     return guarded(name, points, body)
+
+
+_SLOPE_MISTAKES = (
+    (lambda H: np.ones_like(H), "; the activation's derivative is missing: d W^T must be "
+                                "multiplied elementwise by f'(H) = O (1 - O)"),
+    (lambda H: H * (1 - H), "; f'(H) is written with H where the output belongs: "
+                            "f'(H) = O (1 - O), O = f(H)"),
+)
+
+
+def _slope_hint(X, weights, G, k, got):
+    """The hint for dW_k computed with a wrong slope of the sigmoid just above W_k: compared
+    with the numerical gradient of the network whose sigmoid there is replaced by its tangent
+    of that wrong slope (the gradients then agree with the mistake's)."""
+    if k == 2:
+        return ""
+    base = [X]
+    for W in weights[:2]:
+        base.append(sigmoid(base[-1] @ W))
+    pre = base[k] @ weights[k]                   # H of the sigmoid above W_k, at the point
+
+    for slope, hint in _SLOPE_MISTAKES:
+        def loss(V, slope=slope):
+            ws = list(weights)
+            ws[k] = V
+            out = X
+            for j, W in enumerate(ws[:2]):
+                H = out @ W
+                out = sigmoid(pre) + slope(pre) * (H - pre) if j == k else sigmoid(H)
+            return float(np.sum(G * (out @ ws[2])))
+        numeric = numerical_gradient(loss, weights[k].copy())
+        if got.shape == numeric.shape and np.allclose(got, numeric, rtol=1e-4, atol=1e-6):
+            return hint
+    return ""
 
 
 def check_net_backward(namespace, cases=None, points=0.0):
@@ -639,7 +766,7 @@ def check_net_backward(namespace, cases=None, points=0.0):
                 if message:
                     right = [f"dW{j + 1}" for j in range(2, k, -1)]
                     lead = f"{' and '.join(right)} right, but " if right else ""
-                    return failed(name, lead + message)
+                    return failed(name, lead + message + _slope_hint(X, weights, G, k, got))
         return passed(name, f"dW1, dW2, dW3 right on {count(len(cases), 'input')}")
 
     return guarded(name, points, body)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import linecache
+import os
 import sys
 import threading
-import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,21 +159,145 @@ def call(what, fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except Exception as error:  # student code may raise anything
-        if hasattr(error, "student_message"):       # a timeout or a crash of the student process
-            raise StudentError(f"{what} {error.student_message}") from error
-        if hasattr(error, "type_name"):             # raised in the student process
-            detail = f": {error}" if str(error) else ""
-            raise StudentError(f"{what} raised {error.type_name}{detail} ({error.where})") \
-                from error
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        filename = frame.filename.rsplit("/", 1)[-1]
-        place = "a notebook cell" if filename[:-3].isdigit() or "ipykernel" in frame.filename \
-            else filename
-        detail = f": {error}" if str(error) else (
-            " (still the stub: write your code there)"
-            if isinstance(error, NotImplementedError) else "")
-        raise StudentError(f"{what} raised {type(error).__name__}{detail} "
-                           f"(line {frame.lineno} of {place})") from error
+        raise located(what, error) from error
+
+
+def located(what, error):
+    """The StudentError for `error`, raised by student code called as `what`: the exception,
+    and where in the student's own code it was raised (never a library's file)."""
+    if isinstance(error, StudentError):
+        return error
+    if hasattr(error, "student_message"):       # a timeout or a crash of the student process
+        return StudentError(f"{what} {error.student_message}")
+    if hasattr(error, "type_name"):             # raised in the student process
+        type_name, text, where = error.type_name, str(error), error.where
+    else:
+        type_name, text, where = type(error).__name__, str(error), student_place(error)
+    detail = f": {text}" if text else (
+        " (still the stub: write your code there)" if type_name == "NotImplementedError" else "")
+    found = StudentError(f"{what} raised {type_name}{detail}" + (f" ({where})" if where else ""))
+    found.raised = (type_name, where)
+    return found
+
+
+_LIBRARIES = tuple({os.path.realpath(p) + os.sep for p in (
+    sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(__file__))})
+
+
+def is_student_file(filename: str) -> bool:
+    """Code a student wrote or was given: not Python's, not a library's, not the checks'."""
+    if filename.startswith("<"):
+        return not filename.startswith("<frozen")
+    return not os.path.realpath(filename).startswith(_LIBRARIES)
+
+
+def is_student_frame(frame) -> bool:
+    """A frame of student code: a file of theirs, imported as a top-level module (layers.py)
+    or run as a notebook cell (__main__); never a module of a package (the grader's, the
+    instructor's reference)."""
+    return is_student_file(frame.f_code.co_filename) and \
+        "." not in str(frame.f_globals.get("__name__", ""))
+
+
+def place(filename: str) -> str:
+    """Where code lives, as a student would find it: a file by its name, a notebook cell by
+    its first line (Jupyter shows no cell numbers and no <ipython-input-...> names)."""
+    if filename.startswith("<"):
+        first = next((line.strip() for line in linecache.getlines(filename)
+                      if line.strip() and not line.lstrip().startswith("#")), "")
+        first = first if len(first) <= 50 else first[:47] + "..."
+        return f"the notebook cell starting {first!r}" if first else "a notebook cell"
+    return filename.rsplit("/", 1)[-1]
+
+
+def frame_place(frame, lineno=None) -> str:
+    """'line 57 of layers.py, in Dense.forward'."""
+    code = frame.f_code
+    where = f"line {lineno or frame.f_lineno} of {place(code.co_filename)}"
+    return where if code.co_name == "<module>" else f"{where}, in {code.co_qualname}"
+
+
+def student_place(error) -> str:
+    """Where the innermost frame of student code in `error`'s traceback is; '' if none."""
+    found = None
+    tb = error.__traceback__
+    while tb is not None:
+        if is_student_frame(tb.tb_frame):
+            found = tb
+        tb = tb.tb_next
+    return frame_place(found.tb_frame, found.tb_lineno) if found is not None else ""
+
+
+@dataclass
+class Watch:
+    """What a call into student code did besides returning: the contract forbids the first
+    two, the third is the integrity flag's evidence (a backward that differentiates forward
+    numerically calls it at least twice)."""
+    modified: list = field(default_factory=list)   # positions of array arguments changed in place
+    overflow: bool = False                         # numpy reported a floating-point overflow
+    forward_calls: int = 0                         # calls of a function named `forward` inside it
+
+    @classmethod
+    def from_reply(cls, reply):
+        """A Watch from the other process's answer, which must be exactly that shape."""
+        try:
+            modified = [[int(i) for i in path] for path in reply["modified"]]
+            return cls(modified, bool(reply["overflow"]), int(reply["forward_calls"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise StudentError("the student process answered a watched call with a malformed "
+                               "report") from error
+
+
+def _arrays(value, path=()):
+    """(path, array) for the arrays among the arguments, up to one tuple or list deep."""
+    if isinstance(value, np.ndarray):
+        yield path, value
+    elif isinstance(value, (tuple, list)) and len(path) < 2:
+        for i, item in enumerate(value):
+            yield from _arrays(item, path + (i,))
+
+
+def watch_call(fn, args=(), kwargs=None):
+    """Call fn(*args, **kwargs) where it lives and observe it (see Watch): (value, Watch).
+
+    The student process runs this for the clean-room grader (arrays reach it as copies, so only
+    it can see them changed); the self-check runs it locally."""
+    arrays = list(_arrays(list(args)))
+    before = [array.copy() for _, array in arrays]
+    seen = {"overflow": False, "calls": 0, "entered": False}
+
+    def on_error(kind, flag):
+        if "overflow" in kind:
+            seen["overflow"] = True
+
+    def profile(frame, event, arg):
+        if event == "call":
+            if not seen["entered"]:
+                seen["entered"] = True          # the watched function itself
+            elif frame.f_code.co_name == "forward":
+                seen["calls"] += 1
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        with np.errstate(over="call", call=on_error):
+            value = fn(*args, **(kwargs or {}))
+    finally:
+        sys.setprofile(previous)
+    modified = [list(path) for (path, array), old in zip(arrays, before)
+                if array.shape != old.shape or not np.array_equal(array, old, equal_nan=True)]
+    return value, Watch(modified, seen["overflow"], seen["calls"])
+
+
+def watched(what, fn, *args):
+    """Call student code like `call`, observed (see Watch): (value, Watch)."""
+    remote = getattr(type(fn), "proxy_watch", None)
+    if remote is None:
+        return call(what, watch_call, fn, args)
+    reply = call(what, remote, fn, *args)
+    if not (isinstance(reply, dict) and "watch" in reply):
+        raise StudentError(f"{what}: the student process did not report the watched call")
+    return reply.get("value"), Watch.from_reply(reply["watch"])
 
 
 def guarded(name, points, body):
@@ -184,6 +309,11 @@ def guarded(name, points, body):
         cause = error.__cause__
         result.stopped = hasattr(cause, "student_message") or \
             getattr(cause, "type_name", "") == "TimeLimitExceeded"
+        raised = getattr(error, "raised", None)
+        if raised is not None and not result.stopped:
+            result.details["raised"] = {"type": raised[0], "where": raised[1]}
+        if getattr(error, "case", None):
+            result.details["case"] = error.case
         return result
     except Exception as error:  # a check must never crash the caller
         return failed(name, f"could not be checked: {type(error).__name__}: {error}", points)

@@ -20,6 +20,7 @@ implementation), so PASS here is necessary, not sufficient.
 """
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import copy
@@ -30,17 +31,21 @@ import linecache
 import os
 import re
 import sys
+import threading
 import time
 import traceback
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from .results import failed, student_place
+
 CURVES_FILE = "accuracy_curves.png"
-# Lines IPython understands and plain Python does not: dropped before a cell runs.
-_MAGIC = re.compile(r"^\s*[%!]")
-_PLAIN_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
 _CHECK_IMPORT = re.compile(r"from\s+nncheck\s+import\s+(\w+)\s+as\s+check")
+#: Cell magics whose body is Python and runs as such here (timing and capturing only).
+_PYTHON_CELL_MAGICS = ("time", "timeit", "capture")
 
 
 # -- the notebook --------------------------------------------------------------------------
@@ -60,15 +65,46 @@ def runs_in_selfcheck(cell) -> bool:
     return cell.get("cell_type") == "code" and not _meta(cell).get("grade")
 
 
-def python_source(text: str) -> str | None:
-    """The cell as plain Python: IPython line magics and shell lines dropped; None for a cell
-    in another language (%%bash, ...)."""
-    lines = text.splitlines()
-    if lines and lines[0].lstrip().startswith("%%"):
-        if lines[0].split()[0] not in _PLAIN_CELL_MAGICS:
-            return None
-        lines = lines[1:]
-    return "\n".join("" if _MAGIC.match(line) else line for line in lines)
+def python_source(text: str) -> str:
+    """The cell as Python, the way IPython reads it: its input transformers turn magics and
+    shell lines into calls of get_ipython() (`_Shell` below answers them), and leave
+    everything else alone, also a line that starts with % or ! inside brackets."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    return TransformerManager().transform_cell(text)
+
+
+class _Shell:
+    """What `get_ipython()` is while check.py runs the cells: line magics do nothing (no
+    matplotlib backend to switch, no extension to load), shell commands are not run, cell
+    magics that only time or capture run their Python body; other cell magics (%%bash, ...)
+    are skipped."""
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+
+    def run_line_magic(self, name, line, *args, **kwargs):
+        if name in ("time", "timeit") and line.strip():
+            exec(compile(line, "<magic>", "exec"), self.namespace)
+
+    def run_cell_magic(self, name, line, cell, *args, **kwargs):
+        if name in _PYTHON_CELL_MAGICS:
+            exec(compile(cell, "<magic>", "exec"), self.namespace)
+
+    def system(self, *args, **kwargs):
+        return None
+
+    def getoutput(self, *args, **kwargs):
+        return []
+
+    def __getattr__(self, name):            # anything else a cell asks of IPython: a no-op
+        return lambda *args, **kwargs: None
+
+
+def cell_label(text: str) -> str:
+    """A cell as a student finds it in Jupyter, which shows no cell numbers: its first line."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()
+                  and not line.lstrip().startswith("#")), "")
+    return f"the cell starting {first[:60]!r}" if first else "an empty cell"
 
 
 def test_points(nb: dict) -> dict:
@@ -89,13 +125,13 @@ def check_module_name(nb: dict) -> str | None:
 
 @dataclass
 class CellError:
-    cell: int           # 1-based position in the notebook
+    cell: int           # position in the notebook, 1-based (for tools; not shown)
     grade_id: str
-    first_line: str     # to find the cell: Jupyter shows no cell numbers
+    label: str          # how the student finds it: "the cell starting 'def encode(labels):'"
     error: str          # "NameError: name 'x' is not defined (line 3)"
 
     def __str__(self):
-        return f"cell {self.cell} ({self.first_line!r}) raised {self.error}"
+        return f"{self.label} raised {self.error}"
 
 
 @contextlib.contextmanager
@@ -138,6 +174,8 @@ def run_cells(notebook, namespace: dict | None = None, modules: dict | None = No
     namespace.setdefault("__name__", "__main__")
     namespace.setdefault("__builtins__", __builtins__)
     errors: list[CellError] = []
+    namespace.setdefault("get_ipython", lambda: shell)
+    shell = _Shell(namespace)
     cells = [(i, c) for i, c in enumerate(notebook.get("cells", []), 1) if runs_in_selfcheck(c)]
     sink = io.StringIO()
     live = progress is not None and _live(progress)
@@ -145,15 +183,13 @@ def run_cells(notebook, namespace: dict | None = None, modules: dict | None = No
         warnings.simplefilter("ignore")
         for done, (index, cell) in enumerate(cells, 1):
             text = _text(cell)
-            first = next((l.strip() for l in text.splitlines() if l.strip()), "")[:60]
             if live:
                 progress.write(f"\r  running cell {done}/{len(cells)} of {name} ... ")
                 progress.flush()
             code = python_source(text)
-            if code is None:
-                continue
-            filename = f"<{name} cell {index}>"
-            linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+            filename = f"<notebook cell {index}>"
+            # under that name tracebacks and the checks' messages find the cell's first line
+            linecache.cache[filename] = (len(code), None, text.splitlines(True), filename)
             try:
                 compiled = compile(code, filename, "exec")
                 with contextlib.ExitStack() as stack:
@@ -162,8 +198,8 @@ def run_cells(notebook, namespace: dict | None = None, modules: dict | None = No
                         stack.enter_context(contextlib.redirect_stderr(sink))
                     exec(compiled, namespace)
             except (Exception, SystemExit) as error:  # the student's code may raise anything
-                errors.append(CellError(index, _meta(cell).get("grade_id", ""), first,
-                                        _describe(error, filename)))
+                errors.append(CellError(index, _meta(cell).get("grade_id", ""),
+                                        cell_label(text), _describe(error, filename)))
             finally:
                 _close_figures()
                 sink.seek(0)
@@ -193,7 +229,8 @@ def _live(stream) -> bool:
 class ProgressBar:
     """A one-line text progress bar: `training [#######.............]  35% 140/400`.
 
-    Redrawn in place on a terminal or in Jupyter; in a log (a pipe, CI) one line per tenth."""
+    Redrawn in place on a terminal or in Jupyter; in a log (a pipe, CI) one line per tenth.
+    Nothing is drawn before the first tick."""
 
     def __init__(self, total: int, stream, label: str = "", width: int = 30):
         self.total, self.stream, self.label, self.width = max(int(total), 1), stream, label, width
@@ -214,77 +251,69 @@ class ProgressBar:
             self.stream.flush()
 
     def close(self, note: str = ""):
-        line = f"  {self.label} [{'#' * self.width}] done {note}"
+        if not self.count:
+            return
+        line = f"  {self.label} done: {note}"
         self.stream.write((f"\r{line.ljust(79)}" if self.live else line) + "\n")
         self.stream.flush()
 
 
-def _watcher():
-    """(accuracy, unflatten) of the public training module: the grader's own measurement, not
-    the student's predict; None when this nncheck has no such helpers (no curves, then)."""
+def _training_module():
+    """The public training module (its accuracy, unflatten, data and hook), or None when this
+    nncheck has none (no bar, no curves, then)."""
     try:
         from . import training
-        return training.accuracy, training.unflatten
-    except (ImportError, AttributeError):
+        return training if hasattr(training, "ON_ITERATION") else None
+    except ImportError:
         return None
 
 
-def _test_digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    X, y = load_digits(return_X_y=True)
-    _, X_test, _, y_test = train_test_split(X, y, random_state=0)
-    return X_test, y_test
-
-
-def _training_limits():
-    try:
-        from .training import MAXITER, THRESHOLD
-        return MAXITER, THRESHOLD
-    except ImportError:
-        return 400, None
-
-
 def _run_training(module, namespace, stream, out_dir):
-    """The training check with a progress bar (one tick per evaluation of your
-    compute_loss_grad) and the train/test accuracy after each evaluation, saved as a PNG.
-
-    The check itself is the notebook's: only compute_loss_grad is wrapped, to watch it."""
+    """The training check with a progress bar that counts L-BFGS-B iterations (out of its
+    maxiter) and the train/test accuracy after each, saved as a PNG. The check itself is the
+    notebook's: compute_loss_grad is only wrapped, to see the network being trained."""
     fn = namespace.get("compute_loss_grad")
-    if not callable(fn):
+    training = _training_module()
+    if not callable(fn) or training is None:
         return module.evaluate("training", namespace), None
-    maxiter, threshold = _training_limits()
-    bar = ProgressBar(maxiter, stream, "training")
+    bar = ProgressBar(training.MAXITER, stream, "training")
     curves = {"train": [], "test": []}
-    helpers = _watcher()
-    state = {"test": None, "watch": helpers is not None}
+    state = {"args": None, "test": None, "watch": True}
 
     def watched(weights, *args, **kwargs):
-        value = fn(weights, *args, **kwargs)
+        state["args"] = args
+        return fn(weights, *args, **kwargs)
+
+    def on_iteration(weights):
         note = ""
-        if state["watch"]:
+        if state["watch"] and state["args"]:
             try:
-                network, X_train, Y_train = args[0]
+                network, X_train, Y_train = state["args"][0]
                 if state["test"] is None:
-                    state["test"] = _test_digits()
-                accuracy, unflatten = helpers
+                    _, X_test, _, y_test = training.shuffled(training.digits())
+                    state["test"] = (X_test, y_test)
                 copied = copy.deepcopy(network)    # the network being trained is left alone
-                unflatten(weights, copied)
-                curves["train"].append(accuracy(copied, X_train, Y_train.argmax(axis=1)))
-                curves["test"].append(accuracy(copied, *state["test"]))
+                training.unflatten(np.asarray(weights), copied)
+                curves["train"].append(training.accuracy(copied, X_train, Y_train.argmax(1)))
+                curves["test"].append(training.accuracy(copied, *state["test"]))
                 note = f"test accuracy {curves['test'][-1]:.1%}"
             except Exception:   # a curve is a bonus: never let it change the check
                 state["watch"] = False
         bar.update(note)
-        return value
 
     watched.__name__ = getattr(fn, "__name__", "compute_loss_grad")
-    result = module.evaluate("training", {**namespace, "compute_loss_grad": watched})
-    bar.close(f"({bar.count} evaluations of compute_loss_grad)")
+    hook = training.ON_ITERATION.set(on_iteration)
+    try:
+        result = module.evaluate("training", {**namespace, "compute_loss_grad": watched})
+    finally:
+        training.ON_ITERATION.reset(hook)
+    if "iterations" in result.details:
+        bar.close(f"{result.details['iterations']} iterations, test accuracy "
+                  f"{result.details['accuracy']:.1%}")
     png = None
     if curves["test"]:
         try:
-            png = _plot_curves(curves, threshold, Path(out_dir) / CURVES_FILE)
+            png = _plot_curves(curves, training.THRESHOLD, Path(out_dir) / CURVES_FILE)
         except Exception as error:   # no matplotlib, read-only folder, ...
             stream.write(f"  (could not save the accuracy curves: {error})\n")
     return result, png
@@ -302,7 +331,7 @@ def _plot_curves(curves, threshold, path: Path) -> Path:
     ax.plot(steps, curves["test"], label="test accuracy")
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle="--", label=f"required ({threshold:.0%})")
-    ax.set(xlabel="evaluation of compute_loss_grad (L-BFGS-B)", ylabel="accuracy on digits",
+    ax.set(xlabel="L-BFGS-B iteration", ylabel="accuracy on digits",
            ylim=(0, 1.01), title="Training check: your network on digits")
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -329,54 +358,211 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def report(namespace: dict, checks=None, module=None, points: dict | None = None,
-           out_dir=".", training: bool = True, stream=None) -> list:
+# -- time limits -----------------------------------------------------------------------------
+
+CHECK_SECONDS = 120.0           # a check of the reference takes a second, training a few
+
+
+class _Stopped(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Interrupt the main thread after `seconds`, as Ctrl-C would (a KeyboardInterrupt where
+    the code runs, on every platform and in a Jupyter kernel); yields a flag saying whether it
+    was this limit. A KeyboardInterrupt of the student's own stays one."""
+    fired = threading.Event()
+
+    def stop():
+        fired.set()
+        _thread.interrupt_main()
+
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield fired
+        return
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+
+
+def _evaluate(module, check_id, namespace, stream, out_dir, seconds):
+    """One check under its time limit: (result, png)."""
+    task = module.CHECKS[check_id][0]
+    try:
+        with _time_limit(seconds) as fired:
+            try:
+                if check_id == "training":
+                    return _run_training(module, namespace, stream, out_dir)
+                return module.evaluate(check_id, namespace), None
+            except KeyboardInterrupt as interrupt:
+                if not fired.is_set():
+                    raise
+                where = student_place(interrupt)
+                return failed(check_id, f"{task} did not return within {seconds:g} s"
+                                        + (f" (it was stopped at {where})" if where else "")
+                                        + ": look for a loop that never ends",
+                              stopped=True), None
+    except KeyboardInterrupt:
+        if fired.is_set():      # the limit fired just after the check returned
+            return failed(check_id, f"{task} did not return within {seconds:g} s"), None
+        raise
+
+
+# -- the report ------------------------------------------------------------------------------
+
+class Report(list):
+    """report()'s CheckResults, in notebook order; shown in a notebook as nothing (report
+    printed it all), elsewhere as one line."""
+
+    def __init__(self, results, earned=0.0, possible=0.0):
+        super().__init__(results)
+        self.earned, self.possible = earned, possible
+
+    def __repr__(self):
+        passed = sum(1 for r in self if r.passed)
+        return f"<{passed} of {len(self)} checks pass>"
+
+    def _ipython_display_(self):
+        pass
+
+
+@dataclass
+class Points:
+    """The notebook's points as every tool reports them: autograded and graded by hand, each
+    with its bonus part (the registry's BONUS ids)."""
+    tests: dict                 # check id -> points (the test cells)
+    manual: dict                # grade id -> points (the cells graded by hand)
+    bonus: frozenset = frozenset()
+
+    def split(self, ids, table):
+        regular = sum(table[i] for i in ids if i in table and i not in self.bonus)
+        extra = sum(table[i] for i in ids if i in table and i in self.bonus)
+        return regular, extra
+
+    @classmethod
+    def of(cls, nb: dict, module=None):
+        return cls(test_points(nb), manual_points(nb), frozenset(getattr(module, "BONUS", ())))
+
+
+def manual_points(nb: dict) -> dict:
+    """grade id -> points of the cells graded by hand (written answers, plots)."""
+    return {_meta(c)["grade_id"]: float(_meta(c).get("points", 0)) for c in nb.get("cells", [])
+            if _meta(c).get("grade") and _meta(c).get("solution") and _meta(c).get("grade_id")}
+
+
+def summary(points: Points, results) -> str:
+    """'19 of 24 checks pass: 19 of 28 autograded points and 3 of 3 bonus points, if the
+    hidden tests agree. Graded by hand: 7 points and 5 bonus points.'"""
+    ran = [r.name for r in results]
+    won = [r.name for r in results if r.passed]
+    earned, earned_bonus = points.split(won, points.tests)
+    possible, possible_bonus = points.split(ran, points.tests)
+    text = f"{len(won)} of {len(results)} checks pass"
+    if possible or possible_bonus:
+        text += f": {earned:g} of {possible:g} autograded points"
+        if possible_bonus:
+            text += f" + {earned_bonus:g} of {possible_bonus:g} bonus"
+        text += ", if the hidden tests agree"
+    text += "."
+    hand, hand_bonus = points.split(points.manual, points.manual)
+    if hand or hand_bonus:
+        text += (f"\nGraded by hand (plots, experiments, written answers): {hand:g} points"
+                 + (f" + {hand_bonus:g} bonus" if hand_bonus else "") + ".")
+        total, total_bonus = points.split(points.tests, points.tests)
+        text += (f"\nThe assignment: {total + hand:g} points"
+                 + (f" + {total_bonus + hand_bonus:g} bonus" if total_bonus + hand_bonus else "")
+                 + ".")
+    return text
+
+
+def _notebook_points(module) -> Points | None:
+    """The points of the notebook next to us (report() in Jupyter runs in its folder)."""
+    name = module.__name__.rsplit(".", 1)[-1]
+    for path in sorted(Path.cwd().glob("*.ipynb")):
+        try:
+            nb = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if check_module_name(nb) == name:
+            return Points.of(nb, module)
+    return None
+
+
+def report(namespace: dict, checks=None, module=None, points=None, out_dir=".",
+           training: bool = True, stream=None, seconds: float | None = CHECK_SECONDS,
+           not_checked: str = "") -> Report:
     """Run the public checks on `namespace` (the notebook's `globals()`) and print, per check,
     PASS or FAIL and for a failure what to fix. Returns the CheckResults, in notebook order.
 
-    `checks` limits the run to some ids; `training=False` skips the slow training check."""
+    `checks` limits the run to some ids; `training=False` skips the slow training check;
+    `points` (a Points, or {check id: points}) defaults to the notebook's next to it;
+    `seconds` is each check's time limit; `not_checked` is why checks that miss a name were
+    not checked (the setup cell failed): said once instead of once per check."""
     stream = stream or sys.stdout
     module = _find_module(namespace, module)
     ids = list(checks or module.CHECKS)
     unknown = [i for i in ids if i not in module.CHECKS]
     if unknown:
         raise ValueError(f"unknown check id(s) {unknown}; known: {', '.join(module.CHECKS)}")
-    points = points or {}
+    if points is None:
+        points = _notebook_points(module) or Points({}, {})
+    elif isinstance(points, dict):
+        points = Points(points, {}, frozenset(getattr(module, "BONUS", ())))
     width = max(len(i) for i in ids) if ids else 0
     task_width = max(len(module.CHECKS[i][0]) for i in ids) if ids else 0
-    results, ran, png = [], [], None
+    live = _live(stream)
+    results, png, skipped = [], None, []
     for check_id in ids:
         task = module.CHECKS[check_id][0]
         if check_id == "training" and not training:
             stream.write(f"  SKIP  {check_id:<{width}}  {task}  (--skip-training)\n")
             continue
-        if check_id == "training":
-            result, png = _run_training(module, namespace, stream, out_dir)
-        else:
-            result = module.evaluate(check_id, namespace)
+        if live:
+            stream.write(f"\r  ....  {check_id:<{width}}  {task}  running ...")
+            stream.flush()
+        result, curves = _evaluate(module, check_id, namespace, stream, out_dir, seconds)
+        png = png or curves
+        if live:
+            stream.write("\r" + " " * 79 + "\r")
         results.append(result)
-        ran.append(check_id)
-        worth = f"  {_points(points[check_id])}" if check_id in points else ""
+        if not_checked and not result.passed and "is not defined" in result.message:
+            skipped.append(check_id)
+            continue
+        worth = f"  {_points(points.tests[check_id])}" if check_id in points.tests else ""
+        bonus = " (bonus)" if check_id in points.bonus else ""
         mark = "PASS" if result.passed else "FAIL"
-        stream.write(f"  {mark}  {check_id:<{width}}  {task:<{task_width}}{worth}".rstrip() + "\n")
+        stream.write(f"  {mark}  {check_id:<{width}}  {task:<{task_width}}{worth}{bonus}"
+                     .rstrip() + "\n")
         if not result.passed:
             stream.write(_indent(result.message, " " * 8) + "\n")
+            if result.details.get("reproduce"):
+                stream.write("        to reproduce it in the notebook:\n"
+                             + _indent(result.details["reproduce"], " " * 10) + "\n")
+        elif check_id == "training":
+            stream.write(_indent(result.message, " " * 8) + "\n")
+        if result.details.get("integrity"):
+            stream.write(_indent(f"note: {result.details['integrity']} (the course staff are "
+                                 "told when the grader sees this)", " " * 8) + "\n")
         stream.flush()
-    failed = [check_id for check_id, r in zip(ran, results) if not r.passed]
-    earned = sum(points.get(c, 0) for c in ran if c not in failed)
-    possible = sum(points.get(c, 0) for c in ran)
-    summary = f"\n{len(results) - len(failed)} of {len(results)} checks pass"
-    if possible:
-        summary += f" ({earned:g} of {possible:g} points, if the hidden tests agree)"
-    stream.write(summary + ".\n")
-    if failed:
-        tasks = list(dict.fromkeys(module.CHECKS[c][0] for c in failed))
+    if skipped:
+        stream.write(f"  not checked ({not_checked}): {', '.join(skipped)}\n")
+    stream.write("\n" + summary(points, results) + "\n")
+    failed_ids = [r.name for r in results if not r.passed and r.name not in skipped]
+    if failed_ids:
+        tasks = list(dict.fromkeys(module.CHECKS[c][0] for c in failed_ids))
         stream.write(f"To fix: {', '.join(tasks)}.\n")
     if png is not None:
         stream.write(f"Accuracy curves of the training check: {png}\n")
         _show_inline(png)
     stream.flush()
-    return results
+    won = [r.name for r in results if r.passed]
+    return Report(results, sum(points.split(won, points.tests)),
+                  sum(points.split([r.name for r in results], points.tests)))
 
 
 def _show_inline(png):
@@ -405,6 +591,8 @@ def main(assignment: str, argv=None, folder=None, stream=None) -> int:
                         help="skip the training check (it takes the longest)")
     parser.add_argument("--verbose", action="store_true", help="show what the cells print")
     parser.add_argument("--notebook", type=Path, help="another copy of the notebook to check")
+    parser.add_argument("--seconds", type=float, default=CHECK_SECONDS,
+                        help=f"time limit of each check (default {CHECK_SECONDS:g} s)")
     args = parser.parse_args(argv)
 
     folder = Path(folder or os.getcwd())
@@ -432,11 +620,25 @@ def main(assignment: str, argv=None, folder=None, stream=None) -> int:
     started = time.perf_counter()
     namespace, errors = run_cells(nb, quiet=not args.verbose, progress=stream, name=path.name)
     stream.write(f"  ran the notebook's code in {time.perf_counter() - started:.1f} s\n")
+    setup = next((e for e in errors if e.grade_id == "setup"), None)
+    # after a failed setup cell, a later cell's NameError is its consequence: said once
+    knock_ons = [e for e in errors if setup is not None and e is not setup
+                 and e.error.startswith("NameError")]
     for error in errors:
-        where = " -- the setup cell: fix this first" if error.grade_id == "setup" else ""
+        if error in knock_ons:
+            continue
+        where = " -- the setup cell: fix this first" if error is setup else ""
         stream.write(f"  ! {error}{where}\n")
+    if knock_ons:
+        stream.write(f"  ! {len(knock_ons)} later cell{'s' if len(knock_ons) > 1 else ''} "
+                     "could not run without what the setup cell imports ("
+                     + ", ".join(e.label.removeprefix("the cell starting ")
+                                 for e in knock_ons[:3])
+                     + (", ..." if len(knock_ons) > 3 else "") + ")\n")
     stream.write(f"\nPublic checks ({module.__name__.rsplit('.', 1)[-1]}):\n")
-    results = report(namespace, args.checks or None, module, test_points(nb), out_dir=folder,
-                     training=not args.skip_training, stream=stream)
+    results = report(namespace, args.checks or None, module, Points.of(nb, module),
+                     out_dir=folder, training=not args.skip_training, stream=stream,
+                     seconds=args.seconds,
+                     not_checked="the setup cell failed, see above" if setup else "")
     stream.write(f"({time.perf_counter() - started:.1f} s in all)\n")
     return 0 if all(results) and not errors else 1

@@ -1,14 +1,20 @@
 """Data for assignment 3 and the end-to-end check: train the student's network with L-BFGS-B.
 
 The accuracy is measured by this code from the trained weights, not by the student's
-`predict`, so the training check fails only when the network itself does not learn.
+`predict`; the objective L-BFGS-B minimised is verified to be the network's cross-entropy and
+its gradient at points this code chooses; the digits' pixels come in an order of the check's
+own, so a function reading the notebook's global data or network trains the wrong thing.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 
 import numpy as np
 
+from . import probes
+from .gradcheck import directional_agrees, worst_entry
+from .network import eval_labels, isolated, mean_nll, put_weights, run_forward
 from .results import StudentError, call, failed, guarded, kind, need, passed, set_params
 
 HIDDEN = 32
@@ -16,6 +22,11 @@ MAXITER = 400
 # Chosen from the reference's test accuracy over 40 seeds of the initial weights
 # (docs/threshold.md; bench/training_threshold.py reproduces it).
 THRESHOLD = 0.90
+PIXEL_ORDER_SEED = 64      # the check's own order of the 64 pixels (see `shuffled`)
+
+#: Called with each L-BFGS-B iterate while a training check runs in this context (the
+#: self-check's progress bar); nothing in the grader sets it.
+ON_ITERATION = contextvars.ContextVar("on_iteration", default=None)
 
 
 def digits(random_state=0):
@@ -35,8 +46,23 @@ def _digits(random_state):
     return X_train, X_test, np.eye(10)[y_train], y_test
 
 
-def build_network(ns, seed):
-    """64-32-32-10 ReLU network from the student's classes, with grader-chosen weights."""
+def pixel_order():
+    return np.random.default_rng(PIXEL_ORDER_SEED).permutation(64)
+
+
+def shuffled(data):
+    """The split with its 64 pixel columns in the check's order. With the first layer's
+    initial weights permuted alike (`build_network`), training follows exactly the same path
+    (X[:, p] W[p] = X W), so the threshold study holds; a function that reads the notebook's
+    global X_train instead of its arguments learns pixels in the wrong order."""
+    X_train, X_test, Y_train, y_test = data
+    order = pixel_order()
+    return X_train[:, order], X_test[:, order], Y_train, y_test
+
+
+def build_network(ns, seed, order=None):
+    """64-32-32-10 ReLU network from the classes in `ns`, with grader-chosen weights; with
+    `order`, the first layer's rows follow that order of the pixels."""
     sizes = [64, HIDDEN, HIDDEN, 10]
     network = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
@@ -44,9 +70,12 @@ def build_network(ns, seed):
         network.append(call("ReLU()", need(ns, "ReLU")) if i < 2
                        else call("Softmax()", need(ns, "Softmax")))
     rng = np.random.default_rng(seed)
-    for stage in network:
-        set_params(stage, [rng.normal(size=np.shape(p)) * 0.01 if np.ndim(p) == 2
-                           else np.zeros(np.shape(p)) for p in stage.params])
+    for k, stage in enumerate(network):
+        values = [rng.normal(size=np.shape(p)) * 0.01 if np.ndim(p) == 2
+                  else np.zeros(np.shape(p)) for p in stage.params]
+        if k == 0 and order is not None and values:
+            values[0] = values[0][order]
+        set_params(stage, values)
     return network
 
 
@@ -76,16 +105,36 @@ def accuracy(network, X, y):
     return float(np.mean(np.asarray(out).argmax(axis=1) == y))
 
 
+def _layout(network):
+    """(layer index, label, parameter name, shape) of a network of course layers."""
+    names = {"Dense": ("weights", "biases")}
+    found = []
+    for i, stage in enumerate(network):
+        label = kind(stage)
+        shapes = [np.shape(p) for p in stage.params]
+        if label == "Dense" and shapes:
+            label = f"Dense{tuple(shapes[0])}"
+        for name, shape in zip(names.get(kind(stage), [f"params[{j}]" for j in
+                                                       range(len(shapes))]), shapes):
+            found.append((i, label, name, shape))
+    return found
+
+
 def train(ns, seed=0, maxiter=MAXITER, data=None, reference=None):
-    """Train with scipy's L-BFGS-B on the student's compute_loss_grad; returns (acc, result).
+    """Train with scipy's L-BFGS-B on the student's compute_loss_grad, on the split with the
+    check's pixel order; returns (accuracy, result, verify) where verify() says whether the
+    objective was the network's cross-entropy and its gradient ('' if so).
 
     With `reference`, the accuracy is that of the reference network carrying the student's
-    trained weights: the student's forward cannot fake it (it could recognise the test digits)."""
+    trained weights (the student's forward cannot fake it: it could recognise the test
+    digits), and the objective is verified against the reference's loss and gradient."""
     from scipy.optimize import minimize
 
-    X_train, X_test, Y_train, y_test = data or digits()
-    network = build_network(ns, seed)
+    X_train, X_test, Y_train, y_test = shuffled(data or digits())
+    order = pixel_order()
+    network = build_network(ns, seed, order)
     fn = need(ns, "compute_loss_grad")
+    tried = []
 
     def objective(w):
         result = call("compute_loss_grad", fn, w, (network, X_train, Y_train))
@@ -96,28 +145,87 @@ def train(ns, seed=0, maxiter=MAXITER, data=None, reference=None):
         if grad.shape != w.shape:
             raise StudentError(f"compute_loss_grad returned a gradient of shape {grad.shape} for "
                                f"{w.size} weights: L-BFGS-B needs one entry per weight")
+        if np.ndim(loss) != 0:
+            raise StudentError(f"compute_loss_grad returned a loss of shape {np.shape(loss)}: "
+                               "L-BFGS-B needs a number")
+        if len(tried) < 1000:
+            tried.append(w.copy())
         return float(loss), grad
 
-    result = minimize(objective, flatten(network), method="L-BFGS-B", jac=True,
-                      options={"maxiter": maxiter})
-    judge = build_network(vars(reference), seed) if reference is not None else network
+    hook = ON_ITERATION.get()
+    start = flatten(network)
+    result = minimize(objective, start, method="L-BFGS-B", jac=True, options={"maxiter": maxiter},
+                      callback=hook)
+    judge = build_network(vars(reference), seed, order) if reference is not None else network
     unflatten(result.x, judge)
-    return accuracy(judge, X_test, y_test), result
+    acc = accuracy(judge, X_test, y_test)
+
+    def verify():
+        rng = np.random.default_rng(seed + 1)
+        points = [("the initial weights", start)]
+        if len(tried) > 2:
+            points.append(("an iterate L-BFGS-B tried", tried[int(rng.integers(1, len(tried) - 1))]))
+        points += [("the weights L-BFGS-B ended with", result.x),
+                   ("weights near the end", result.x + 0.01 * rng.normal(size=result.x.size))]
+        for what, w in points:
+            problem = _verify_point(what, w, objective, network, reference, seed, order,
+                                    X_train, Y_train, rng)
+            if problem:
+                return problem
+        return ""
+
+    return acc, result, verify
+
+
+def _verify_point(what, w, objective, network, reference, seed, order, X, Y, rng):
+    """'' when the student's (loss, gradient) at `w` is the network's cross-entropy and its
+    gradient, computed here: by the reference (hidden tests), else from the student's layers'
+    forward and its slopes along random directions (the public check)."""
+    loss, grad = objective(np.array(w))
+    if reference is not None:
+        ref_net = build_network(vars(reference), seed, order)
+        want_loss, want_grad = reference.compute_loss_grad(np.array(w), (ref_net, X, Y))
+        index, bad = worst_entry(grad, np.asarray(want_grad, dtype=float))
+    else:
+        def true_loss(v):
+            unflatten(v, network)
+            return mean_nll(run_forward(network, X), Y)
+        want_loss = true_loss(np.array(w))
+        bad = 0.0 if directional_agrees(true_loss, np.array(w), grad, rng) else 2.0
+    if not np.isclose(loss, want_loss, rtol=1e-6, atol=1e-9):
+        return (f"at {what} compute_loss_grad returned the loss {loss:.6g}, but the network's "
+                f"cross-entropy there is {want_loss:.6g}: the function L-BFGS-B minimised is "
+                "not the network's loss")
+    if bad <= 1:
+        return ""
+    if reference is None:
+        return (f"at {what} the gradient compute_loss_grad returned does not match the slopes "
+                "of the network's cross-entropy along random directions: L-BFGS-B was not given "
+                "the network's gradient")
+    where = probes.locate(_layout(network), index[0])
+    return (f"at {what} the gradient compute_loss_grad returned for {where} is "
+            f"{grad[index]:.6g}, but the cross-entropy's gradient there is "
+            f"{float(np.ravel(want_grad)[index[0]]):.6g}: L-BFGS-B was not given the network's "
+            "gradient")
 
 
 def check_training(namespace, threshold=THRESHOLD, seed=0, points=0.0, reference=None):
     name = "training"
 
     def body():
-        acc, result = train(namespace, seed, reference=reference)
+        acc, result, verify = train(namespace, seed, reference=reference)
+        facts = dict(accuracy=acc, iterations=int(result.nit))
+        problem = verify()
+        if problem:
+            return failed(name, f"{problem} (after {result.nit} iterations the network reaches "
+                                f"{acc:.1%} test accuracy)", **facts)
         if acc < threshold:
             return failed(name, f"after L-BFGS-B ({result.nit} iterations: {result.message}) the "
                                 f"network reaches {acc:.1%} test accuracy, below the required "
                                 f"{threshold:.0%}: check the gradients (Dense, Softmax, "
                                 "grad_crossentropy, compute_loss_grad) with the checks above",
-                          accuracy=acc, iterations=int(result.nit))
-        return passed(name, f"test accuracy {acc:.1%} after {result.nit} iterations",
-                      accuracy=acc, iterations=int(result.nit))
+                          **facts)
+        return passed(name, f"test accuracy {acc:.1%} after {result.nit} iterations", **facts)
 
     return guarded(name, points, body)
 
@@ -142,36 +250,73 @@ def check_encode(namespace, points=0.0):
     return guarded(name, points, body)
 
 
-def check_callback(namespace, seed=0, points=0.0):
+CALLBACK_SIZES = (64, 12, 10)     # not the notebook's 64-32-32-10: its global network misfits
+
+
+def check_callback(namespace, seed=0, points=0.0, cases=None):
     """Callback(network, X_train, y_train, X_test, y_test).call(weights) appends train and test
-    accuracy once per call; checked against this module's own accuracy."""
+    accuracy once per call; on a network of the checks' layers (its helpers bound to the
+    checks' stand-ins), checked against this module's own accuracy of that network."""
     name = "Callback"
 
     def body():
         cls = need(namespace, name)
-        X_train, X_test, Y_train, y_test = digits()
+        X_train, X_test, Y_train, y_test = shuffled(digits())
         Y_test = np.eye(10)[y_test]
-        network = build_network(namespace, seed)
         rng = np.random.default_rng(seed)
-        callback = call("Callback(...)", cls, network, X_train[:200], Y_train[:200],
-                        X_test[:100], Y_test[:100])
-        weights = [rng.normal(size=flatten(network).size) * 0.1 for _ in range(3)]
+        oracle = probes.network(CALLBACK_SIZES, rng)
+        net = probes.test_network(namespace, oracle)
+        data = (X_train[:200], Y_train[:200], X_test[:100], Y_test[:100])
+        callback = call("Callback(...)", cls, net, *(a.copy() for a in data))
+        size = sum(int(np.size(p)) for layer in oracle for p in layer.params)
+        weights = [rng.normal(size=size) * 0.1 for _ in range(3)]
+        step = isolated(callback.call, "Callback")
         for w in weights:
-            call("Callback.call", callback.call, w.copy())
+            try:
+                call("Callback.call", step, w.copy())
+            except StudentError as error:
+                error.args = (f"{error}{_own_network(net, w)}",)
+                raise
+            problem = _own_network(net, w)
+            if problem:
+                return failed(name, f"Callback.call(weights){problem}")
         train_acc = list(getattr(callback, "train_acc", []))
         test_acc = list(getattr(callback, "test_acc", []))
         if len(train_acc) != 3 or len(test_acc) != 3:
             return failed(name, f"after 3 calls train_acc has {len(train_acc)} and test_acc "
                                 f"{len(test_acc)} entries; each call must append one to each")
         for i, w in enumerate(weights):
-            unflatten(w, network)
-            want_train = accuracy(network, X_train[:200], Y_train[:200].argmax(1))
-            want_test = accuracy(network, X_test[:100], y_test[:100])
-            if not (np.isclose(train_acc[i], want_train) and np.isclose(test_acc[i], want_test)):
+            put_weights(w, oracle)
+            want_train = float(np.mean(eval_labels(oracle, data[0]) == data[1].argmax(1)))
+            want_test = float(np.mean(eval_labels(oracle, data[2]) == data[3].argmax(1)))
+            got = (_number(train_acc[i]), _number(test_acc[i]))
+            if not (np.isclose(got[0], want_train) and np.isclose(got[1], want_test)):
+                swapped = np.isclose(got[1], want_train) and np.isclose(got[0], want_test)
                 return failed(name, f"call {i + 1}: recorded train/test accuracy "
-                                    f"{train_acc[i]:.3f}/{test_acc[i]:.3f}, expected "
-                                    f"{want_train:.3f}/{want_test:.3f} (use the weights "
-                                    "passed in and the callback's own network and data)")
+                                    f"{got[0]:.3f}/{got[1]:.3f}, expected "
+                                    f"{want_train:.3f}/{want_test:.3f}"
+                                    + (": train and test are swapped" if swapped else
+                                       " (use the weights passed in, the callback's own "
+                                       "network and data, and labels 0..9)"))
         return passed(name, "records train and test accuracy per iteration")
 
     return guarded(name, points, body)
+
+
+def _own_network(net, weights):
+    """'' when the network handed to the Callback carries `weights` (call must set them into
+    self.network), else what to fix."""
+    held = np.concatenate([np.ravel(p) for layer in net for p in layer.params])
+    if np.array_equal(held, weights):
+        return ""
+    return ("; the network the check gave the Callback does not carry the weights passed to "
+            "call: set them into the callback's own network, self.network (the notebook's "
+            "global network is another one)")
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise StudentError(f"train_acc/test_acc must hold numbers, got "
+                           f"{type(value).__name__}") from None

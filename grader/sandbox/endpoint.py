@@ -15,7 +15,7 @@ import types
 
 import numpy as np
 
-from ..nncheck.results import call_with_globals
+from ..nncheck.results import call_with_globals, watch_call
 from . import protocol
 from .protocol import Ref
 
@@ -259,13 +259,19 @@ class Endpoint:
         try:
             return {"reply": True, "value": self.dispatch(message)}
         except BaseException as error:  # student code may raise anything, even SystemExit
-            frames = traceback.extract_tb(error.__traceback__)
-            frame = next((f for f in reversed(frames) if "grader/sandbox" not in f.filename),
-                         frames[-1] if frames else None)
-            place = place_of(frame.filename) if frame else ""
-            where = f"line {frame.lineno} of {place}" if frame else ""
-            return {"reply": True, "error": {"type": type(error).__name__,
-                                             "message": str(error)[:2000], "where": where}}
+            # an error the other side raised in a call made from here keeps its own type name
+            return {"reply": True, "error": {"type": getattr(error, "type_name",
+                                                             type(error).__name__),
+                                             "message": str(error)[:2000],
+                                             "where": self.where_of(error)}}
+
+    def where_of(self, error):
+        """Where `error` was raised, for the other side's message (the worker names the
+        student's own file or cell)."""
+        frames = traceback.extract_tb(error.__traceback__)
+        frame = next((f for f in reversed(frames) if "grader/sandbox" not in f.filename),
+                     frames[-1] if frames else None)
+        return f"line {frame.lineno} of {place_of(frame.filename)}" if frame else ""
 
     def dispatch(self, message):
         op = message.get("op")
@@ -292,16 +298,27 @@ class Endpoint:
         if isinstance(target, Proxy) or (self.guarded and not callable(target)):
             raise TypeError("not callable")
         args, kwargs = message.get("args", []), message.get("kwargs", {})
+        if self.guarded and message.get("globals"):
+            # the grader's functions share their module (the reference) with every grading
+            # thread: binding names there would change what every other check computes
+            raise PermissionError("the grader's functions cannot be called with other globals")
+        if message.get("watch") and not self.guarded:
+            value, seen = watch_call(target, args, kwargs)
+            return {"value": value, "watch": {"modified": seen.modified,
+                                              "overflow": seen.overflow,
+                                              "forward_calls": seen.forward_calls}}
         return call_with_globals(target, message.get("globals"), *args, **kwargs)
 
     def op_getattr(self, message):
         return self._value(getattr(message["target"], self._check_name(message["name"])))
 
     def op_setattr(self, message):
-        value = message["value"]
-        if self.guarded and not _plain(value):
-            raise PermissionError("only values can be written to the grader's objects")
-        setattr(message["target"], self._check_name(message["name"]), value)
+        name = self._check_name(message["name"])
+        if self.guarded:
+            # a handed object is the grader's: what student code wrote into it would change
+            # what the check compares with (fresh zero weights on a layer it computes with)
+            raise PermissionError(f"the grader's objects are read-only (cannot set {name!r})")
+        setattr(message["target"], name, message["value"])
 
 
 class Proxy:
@@ -330,6 +347,12 @@ class Proxy:
         """Call with some of the function's global names bound to `scope` for the call."""
         return self._endpoint.request({"op": "call", "target": self._ref, "args": list(args),
                                        "kwargs": kwargs, "globals": scope})
+
+    def proxy_watch(self, *args):
+        """Call, and have the other side report what the call did besides returning
+        (nncheck.results.Watch): {"value": ..., "watch": {...}}."""
+        return self._endpoint.request({"op": "call", "target": self._ref, "args": list(args),
+                                       "kwargs": {}, "watch": True})
 
     def proxy_set_params(self, values):
         """Write into the object's own parameter arrays (in place, on its side)."""

@@ -12,10 +12,10 @@ import signal
 import sys
 import time
 
+from ..nncheck.results import frame_place
 from ..sanitize import TEXT_LIMIT, cut
-from .endpoint import Endpoint, place_of
+from .endpoint import Endpoint
 from .gate import run_delay
-
 
 
 class TimeLimitExceeded(KeyboardInterrupt):
@@ -28,12 +28,41 @@ def _is_student(filename, workdir):
 
 
 class ParamHolder:
-    """A stand-in layer with only `params`: lets a check exercise get/set_weights on arrays that
-    live in the student process, so in-place writes are seen."""
+    """A layer of the checks' own that lives in the student process: its `params` are arrays of
+    this process (set_weights writes them in place, and the check reads them back), its
+    attributes are its own (student code writing them changes nothing of the grader's). Once
+    the grader names its `kind`, it computes forward and backward as that probe of the checks
+    does (grader.nncheck.probes: public code); the grader checks every result with its own
+    copy, so nothing here is trusted."""
 
     def __init__(self, params):
         self.params = params
         self.training = True
+        self.kind = None
+        self._probe = None
+
+    def train(self):            # as the course's Layer.train() / Layer.eval()
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def forward(self, input):
+        return self._run("forward", input)
+
+    def backward(self, grad_output):
+        return self._run("backward", grad_output)
+
+    def _run(self, op, array):
+        from ..nncheck import probes
+        if self.kind not in probes.KINDS:
+            raise AttributeError(f"this stand-in layer has only params, no {op}")
+        if self._probe is None or type(self._probe) is not probes.KINDS[self.kind]:
+            self._probe = probes.KINDS[self.kind].holding(self.params)
+        self._probe.params, self._probe.training = self.params, self.training
+        return getattr(self._probe, op)(array)
 
 
 def _installed_modules_do_not_reload(installed):
@@ -80,9 +109,20 @@ class Worker(Endpoint):
 
     @staticmethod
     def _where(frame):
-        name = frame.f_code.co_qualname
-        return f"at line {frame.f_lineno} of {place_of(frame.f_code.co_filename)}" + \
-            ("" if name == "<module>" else f", in {name}")
+        return f"at {frame_place(frame)}"
+
+    def where_of(self, error):
+        """The innermost frame of the student's own code (their file or notebook cell), not
+        the library it called (a ValueError inside scikit-learn is reported where the
+        student's code called it); the endpoint's default when no student code ran."""
+        found, tb = None, error.__traceback__
+        while tb is not None:
+            if _is_student(tb.tb_frame.f_code.co_filename, self.workdir):
+                found = tb
+            tb = tb.tb_next
+        if found is None:
+            return super().where_of(error)
+        return frame_place(found.tb_frame, found.tb_lineno)
 
     def _interrupt(self, signum, frame):
         """SIGUSR1 from the grader: its time limit ran out. Stop the student code where it is;

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -139,13 +138,8 @@ def build_case(case: Case, root: Path) -> Path:
 
 def _reference_body(task: str) -> str:
     """The reference's code of one fenced region, e.g. 'compute_loss_grad'."""
-    from grader import stubs
-    source = (course.SOURCE_LAYERS / "layers.py").read_text()
-    lines = source.splitlines()
-    for name, first, last in stubs.regions(source):
-        if name == task:
-            return textwrap.dedent("\n".join(lines[first:last - 1]))
-    raise KeyError(task)
+    from tests.conftest import reference_body
+    return reference_body(task)
 
 
 def _inject(sub, grade_id, marker, code):
@@ -935,6 +929,128 @@ print("PROCESSES", len(seen), [s for s in seen if b"pytest" in s or b"autograde"
 def proc_snoop(sub):
     sub.add_cell(PROC_SNOOP, after="grad_xtx")
 
+# ---------------------------------------------------------------------------------------------
+# the verdict: what the grader hands student code, what training minimised, how a backward
+# was computed
+
+POISON = """
+def compute_loss_grad(weights, args):
+    # While the check runs, the helpers it binds here are the grader's functions. Run one with
+    # numpy gone from its module, which every grading thread shares: a classmate's check
+    # meanwhile would compute with np = None.
+    poison = getattr(crossentropy, "call_with_globals", None)
+    if poison is not None:
+        poison({"np": None}, np.zeros((2, 3)), np.eye(3)[:2])
+    return _honest_compute_loss_grad(weights, args)
+"""
+
+
+def poison_grader_globals(sub):
+    """Correct work; compute_loss_grad binds np = None in the module of a grader function it
+    was handed (call_with_globals), which every grading thread shares."""
+    sub.module()
+    text = sub.module_path.read_text().replace("def compute_loss_grad(weights, args):",
+                                               "def _honest_compute_loss_grad(weights, args):")
+    sub.module_path.write_text(text)
+    sub.append_module(POISON)
+
+
+ZERO_HANDED_WEIGHTS = """
+def _flatten_layers(network):
+    for layer in network:
+        if hasattr(layer, "weights"):
+            layer.weights = np.zeros(np.shape(layer.weights))    # fresh arrays, not in params
+            layer.biases = np.zeros(np.shape(layer.biases))
+
+
+def compute_loss_grad(weights, args):
+    # no work: flatten the check's layers so that its own expected loss is that of a network
+    # whose output is constant (uniform probabilities), then claim exactly that
+    network, X, y = args
+    _flatten_layers(network)
+    return float(np.log(y.shape[1])), np.zeros_like(weights)
+
+
+def predict(network, X):
+    _flatten_layers(network)
+    return np.zeros(len(X), dtype=int)      # the argmax of a constant output
+"""
+
+
+def zero_handed_weights(sub):
+    """No work on compute_loss_grad and predict; they write fresh zero weights into the layers
+    the check hands them, so that the check's own expectation matches their constant answer."""
+    sub.module()
+    sub.append_module(ZERO_HANDED_WEIGHTS)
+
+
+FAKE_OBJECTIVE = """
+# L-BFGS-B minimises |w - w*|^2 / 2 towards weights a scikit-learn network learned here:
+# the weights it ends with classify well, but it never minimised the network's loss.
+from sklearn.neural_network import MLPClassifier
+
+_mlp = MLPClassifier(hidden_layer_sizes=(32, 32), max_iter=300, random_state=0)
+_mlp.fit(X_train, y_train.argmax(1))
+_target = np.concatenate([np.r_[W.ravel(), b] for W, b in zip(_mlp.coefs_, _mlp.intercepts_)])
+
+
+def compute_loss_grad(weights, args):
+    diff = np.asarray(weights, dtype=float) - _target
+    return 0.5 * float(diff @ diff), diff
+"""
+
+
+def fake_training_objective(sub):
+    """Dense.backward broken (the seed's bias gradient), and a notebook cell that redefines
+    compute_loss_grad as the distance to weights an sklearn MLP trained."""
+    sub.module({"Dense.backward": """
+        grad_weights = self.input.T @ grad_output
+        grad_biases = np.ones(self.biases.shape[0])
+        return grad_output @ self.weights.T, np.r_[grad_weights.ravel(), grad_biases]
+    """})
+    sub.add_cell(FAKE_OBJECTIVE, after="callback")
+
+
+NUMERIC_BACKWARD = """
+def _numeric_backward(self, grad_output, h=1e-5):
+    # every backward: central differences of the layer's own forward, entry by entry
+    x = np.array(self.input, dtype=float)
+    g = np.asarray(grad_output, dtype=float)
+    forward = type(self).forward
+
+    def f():
+        return float(np.sum(forward(self, x) * g))
+
+    def slope(array):
+        grad = np.zeros_like(array)
+        for index in np.ndindex(*array.shape):
+            old = array[index]
+            array[index] = old + h
+            plus = f()
+            array[index] = old - h
+            minus = f()
+            array[index] = old
+            grad[index] = (plus - minus) / (2 * h)
+        return grad
+
+    grad_input = slope(x)
+    grads = [slope(param).ravel() for param in self.params]
+    forward(self, x)
+    return grad_input, (np.concatenate(grads) if grads else [])
+"""
+NUMERIC_LAYERS = ("ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Dense", "Softmax",
+                  "BatchNorm", "Conv1D")
+
+
+def numeric_backwards(sub):
+    """Every layer's backward differentiates its own forward numerically."""
+    bodies = {}
+    for layer in NUMERIC_LAYERS:
+        bodies[f"{layer}.forward"] = "self.input = input\n" + _reference_body(f"{layer}.forward")
+        bodies[f"{layer}.backward"] = "return _numeric_backward(self, grad_output)"
+    sub.module(bodies)
+    sub.append_module(NUMERIC_BACKWARD)
+
 
 # ---------------------------------------------------------------------------------------------
 
@@ -1066,7 +1182,7 @@ CASES = [
          without(A3, "compute_loss_grad", "training"),
          "correct except compute_loss_grad returns a zero gradient: the honest part of the "
          "cheats below that cannot train",
-         reason="below the required 90%"),
+         reason="L-BFGS-B was not given the network's gradient"),
     # -- crashes
     Case("exit_in_layer", A3, "correct", exit_in_layer, without(A3, "tanh"),
          "os._exit in Tanh.backward kills the worker: only the tanh check is lost",
@@ -1075,17 +1191,20 @@ CASES = [
          "ctypes.string_at(0) in Sigmoid.backward (string_at needs no symbol lookup, so the "
          "audit hook lets it through): SIGSEGV costs only the sigmoid check",
          reason="SIGSEGV"),
-    Case("segfault_at_import", A3, "correct", segfault_at_import, only(A3, "encode"),
-         "layers.py segfaults when imported: no layer exists, but encode (a notebook function) "
-         "does not touch layers.py and keeps its point, as with a syntax error in layers.py",
+    Case("segfault_at_import", A3, "correct", segfault_at_import, only(A3, "encode", "callback"),
+         "layers.py segfaults when imported: no layer exists, but encode and Callback (the "
+         "notebook's own code, Callback checked on the checks' own layers) do not touch "
+         "layers.py and keep their points, as with a syntax error in layers.py",
          reason="SIGSEGV"),
-    Case("sys_exit_at_import", A3, "correct", sys_exit_at_import, only(A3, "encode"),
-         "layers.py raises SystemExit on import: like a syntax error, only encode is left",
+    Case("sys_exit_at_import", A3, "correct", sys_exit_at_import, only(A3, "encode", "callback"),
+         "layers.py raises SystemExit on import: like a syntax error, only the notebook's own "
+         "encode and Callback are left",
          reason="SystemExit"),
-    Case("raise_at_end_of_import", A3, "correct", raise_at_end_of_import, only(A3, "encode"),
+    Case("raise_at_end_of_import", A3, "correct", raise_at_end_of_import,
+         only(A3, "encode", "callback"),
          "layers.py raises at the end of its import (a failing self-test at the bottom): in "
-         "Python and in Jupyter `from layers import *` fails, so no layer is defined; only encode "
-         "is left, as with a syntax error",
+         "Python and in Jupyter `from layers import *` fails, so no layer is defined; only "
+         "encode and Callback are left, as with a syntax error",
          reason="RuntimeError"),
     Case("sys_exit_in_layer", A3, "correct", sys_exit_in_layer, without(A3, "leaky_relu"),
          "sys.exit in LeakyReLU.forward is an exception like any other: leaky_relu is lost",
@@ -1116,10 +1235,9 @@ CASES = [
          "two infinite-loop cells after all the work: neither defines anything a check needs",
          reason="did not return within 10 s"),
     Case("loop_in_dense_forward", A3, "correct", loop_in_dense_forward,
-         without(A3, "dense_forward", "dense_grad_input", "dense_grad_params", "training",
-                 "callback"),
+         without(A3, "dense_forward", "dense_grad_input", "dense_grad_params", "training"),
          "Dense.forward never returns: the checks that call it are lost, the other layers, the "
-         "loss, the helpers (checked with the reference's layers) and encode are not",
+         "loss, the helpers and Callback (checked on the checks' own layers) and encode are not",
          reason="did not return within"),
     Case("loop_in_training", A3, "correct", loop_in_training, without(A3, "training"),
          "compute_loss_grad loops only on the real data: training is lost, its small-network "
@@ -1158,7 +1276,7 @@ CASES = [
          without(A3, "compute_loss_grad", "training"),
          "scipy.optimize.minimize replaced by one returning scikit-learn's weights: the grader "
          "trains with its own minimize on the student's (zero) gradient",
-         reason="below the required 90%"),
+         reason="L-BFGS-B was not given the network's gradient"),
     Case("monkeypatch_checks", A3, "release", monkeypatch_checks, 0.0,
          "no work; nncheck's run/evaluate replaced (in a cell and in the shipped nncheck/a3.py) "
          "and fake grader modules planted in sys.modules: the test cells pass in the notebook "
@@ -1223,11 +1341,39 @@ CASES = [
          "or stays private to the worker",
          shows="ATTEMPTS",
          verify=lambda *a: _repo_untouched(*a) + _no_files_outside(0, 1, 2, 3, 5, 6)(*a)),
+    # -- classmates: grader-side state is private to one check of one submission
+    Case("poison_grader_globals", A3, "correct", poison_grader_globals,
+         without(A3, "compute_loss_grad"),
+         "compute_loss_grad calls call_with_globals({'np': None}, ...) on a grader function it "
+         "was handed: refused (the module is shared by every grading thread), which costs "
+         "compute_loss_grad; training calls it with the student's own helpers and passes",
+         reason="the grader's functions cannot be called with other globals"),
+    Case("zero_handed_weights", A3, "correct", zero_handed_weights,
+         without(A3, "compute_loss_grad", "predict", "training"),
+         "compute_loss_grad and predict write fresh zero weights into the layers the check hands "
+         "them and answer for a constant network: the layers are the student's own copies, the "
+         "check's expectation is computed from the grader's",
+         reason="for weights the check chose"),
+    # -- the verdict: training minimised the network's loss; a numerical backward is flagged
+    Case("fake_training_objective", A3, "correct", fake_training_objective,
+         without(A3, "dense_grad_params", "compute_loss_grad", "training"),
+         "a broken Dense.backward and a compute_loss_grad returning |w - w*|^2 / 2 towards an "
+         "sklearn network's weights: the weights classify, but the objective is not the "
+         "network's cross-entropy, which the training check verifies at points it chooses",
+         reason="the function L-BFGS-B minimised is not the network's loss"),
+    Case("numeric_backwards", A3, "correct", numeric_backwards,
+         without(A3, "relu", "leaky_relu", "elu", "training"),
+         "every backward computed by central differences of the layer's own forward: wrong just "
+         "off a kink (relu, leaky_relu, elu, and so training), right elsewhere, where it keeps "
+         "its points (the course's call, grader.hidden.a3.NUMERICAL_BACKWARD) and is flagged "
+         "for the instructor with the evidence",
+         reason="integrity: dense_grad_params: Dense.backward looks computed by finite "
+                "differences", shows="[integrity flag for the instructor]"),
     Case("fake_accuracy", A3, "correct", fake_accuracy,
          without(A3, "compute_loss_grad", "training"),
          "zero gradient (cannot train) and a Softmax that answers the true digit of raw inputs "
          "it recognises: the training check must not be fooled",
-         reason="below the required 90%"),
+         reason="L-BFGS-B was not given the network's gradient"),
 ]
 
 CASES += [
@@ -1316,13 +1462,15 @@ PROPERTIES = {
 }
 PROTECTS = {
     "honest": ["honest", "honest_broken_gradient", "honest_a1", "honest_a2", "honest_too"],
-    "classmates": ["copy_classmate", "write_outside", "linked_folder"],
+    "classmates": ["copy_classmate", "write_outside", "linked_folder", "poison_grader_globals",
+                   "zero_handed_weights"],
     "partial credit": ["exit_in_layer", "segfault_in_layer", "segfault_at_import",
                        "sys_exit_at_import", "raise_at_end_of_import", "sys_exit_in_layer",
                        "os_exit_in_cell", "sys_exit_in_cell", "a2_exit_in_gate",
                        "lbfgs_short_gradient", "memory_bomb", "memory_hog_cell", "fork_bomb"],
     "no inflation": ["monkeypatch_numpy", "monkeypatch_minimize", "monkeypatch_checks",
-                     "sys_modules_layers", "swallow_exceptions", "fake_accuracy"],
+                     "sys_modules_layers", "swallow_exceptions", "fake_accuracy",
+                     "fake_training_objective", "numeric_backwards"],
     "batch completes": ["surrogate_output", "unstorable_display", "forged_outputs",
                         "protocol_attacks", "corrupt_json", "truncated_notebook",
                         "missing_notebook", "stderr_flood", "huge_output"],
