@@ -1186,40 +1186,40 @@ WEB_CELLS = {     # the student who copied OUTSIDE wrote the notebook themselves
 
 
 def _mutants():
-    from .test_checks_a3 import MUTANTS
-    return {name: bodies for name, (bodies, _) in MUTANTS.items()}
+    from .test_mutants_a3 import MUTANTS
+    return {name: mutant.bodies for name, mutant in MUTANTS.items() if mutant.bodies}
 
 
-# Which author made which of the project's mutants (every mutant is grafted once).
-GRAFTS = {
-    "B": ["dense_bias_not_summed", "relu_mask_wrong_side", "softmax_unstable",
-          "crossentropy_sum_not_mean", "predict_in_training_mode"],
-    "C": ["sigmoid_backward_from_input", "tanh_backward_from_input",
-          "leaky_relu_slope_lost_in_backward", "dropout_not_rescaled",
-          "get_weights_layers_reversed"],
-    "D": ["dense_bias_ones_seed000", "grad_crossentropy_minus_inv_p_seed000",
-          "dropout_missing_seed000", "elu_backward_without_alpha",
-          "batchnorm_backward_missing_stat_terms", "sgd_without_momentum"],
-    "E": ["conv1d_kernel_flipped", "compute_loss_grad_reverse_order", "set_weights_not_in_place",
-          "dense_forward_without_bias", "logsoftmax_backward_identity",
-          "dropout_keeps_with_probability_p"],
-    "F": ["dense_grad_input_untransposed", "dropout_active_in_eval"],
-    "G": ["dense_params_wrong_order", "batchnorm_eval_uses_batch_stats",
-          "predict_returns_log_probabilities_seed000"],
-}
+AUTHORS_WITH_MUTANTS = ("B", "C", "D", "E", "F", "G")
+
+
+def grafts(mutants: dict) -> dict:
+    """Which author made which of the project's mutants: every mutant that changes layers.py
+    is grafted once, on the author with the fewest so far whose grafts touch none of its
+    regions (a region changed twice would keep only the last mutant)."""
+    chosen = {author: [] for author in AUTHORS_WITH_MUTANTS}
+    touched = {author: set() for author in AUTHORS_WITH_MUTANTS}
+    for name in sorted(mutants):
+        regions = set(mutants[name])
+        author = min((a for a in AUTHORS_WITH_MUTANTS if not regions & touched[a]),
+                     key=lambda a: len(chosen[a]))
+        chosen[author].append(name)
+        touched[author] |= regions
+    return chosen
 
 
 def authors() -> dict[str, tuple[dict, dict]]:
     """name -> (layers.py regions, notebook answers) of every honest hand-written author, with
     the mutants grafted."""
     mutants = _mutants()
-    assert sorted(m for ms in GRAFTS.values() for m in ms) == sorted(mutants), "graft every mutant"
+    chosen = grafts(mutants)
+    assert sorted(m for ms in chosen.values() for m in ms) == sorted(mutants), "graft every mutant"
     found = {"A": (A, A_CELLS), "B": (B, B_CELLS), "C": (C, C_CELLS), "D": (D, D_CELLS),
              "E": (E, E_CELLS), "F": (F, F_CELLS), "G": (G, G_CELLS)}
     grafted = {}
     for name, (regions, cells) in found.items():
         regions = dict(regions)
-        for mutant in GRAFTS.get(name, []):
+        for mutant in chosen.get(name, []):
             regions.update(mutants[mutant])
         grafted[name] = (regions, cells)
     return grafted

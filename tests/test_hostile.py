@@ -434,8 +434,11 @@ def test_a_killed_batch_resumes_without_grading_anything_twice(small_course):
     assert not alive, "the fork server outlived its killed grader"
 
     log = []
-    outcomes = grading.autograde(root, jobs=2, progress=False, budget=budget_for_tests(),
-                                 log=log.append)
+    try:
+        outcomes = grading.autograde(root, jobs=2, progress=False, budget=budget_for_tests(),
+                                     log=log.append)
+    except grading.GradingFailed as error:
+        raise AssertionError("\n".join([str(error), *log])) from None
     # every submission has exactly one record, each graded exactly once
     assert {(o.assignment, o.student) for o in outcomes} == set(expected)
     assert len(outcomes) == len(expected)
