@@ -78,3 +78,23 @@ def test_weak_isolation_grades_the_same_only_when_asked_and_every_record_says_so
         strong = outcomes[("a1_matrix_calculus", student)]
         assert record["total"] == strong.total
         assert strong.isolation == ("root" if os.geteuid() == 0 else "userns")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a uid of its own per worker needs root")
+def test_weak_isolation_as_root_refuses_secrets_a_workers_uid_could_read(tmp_path):
+    """Without namespaces only file permissions keep a worker (its own uid) from the reference:
+    a hidden folder it could read stops the worker from starting, with what to do."""
+    import tempfile
+
+    from grader.sandbox.session import IsolationError, Session, Zygote
+    secret = Path(tempfile.mkdtemp(prefix="hidden-", dir="/tmp"))   # /tmp: others may enter
+    secret.chmod(0o755)
+    (tmp_path / "sub").mkdir()
+    zygote = Zygote(preload=False)
+    zygote.mode = "weak"
+    try:
+        with pytest.raises(IsolationError, match="can read .*hidden.*chmod -R go-rwx"):
+            Session(zygote, tmp_path / "sub", hide=[str(secret)])
+    finally:
+        zygote.close()
+        secret.rmdir()

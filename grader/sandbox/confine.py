@@ -291,10 +291,17 @@ def confine(workdir, mode, hide=(), limits=None, uid=None, keep=()):
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
-        unreadable = [p for p in keep if not os.access(p, os.R_OK | os.X_OK)]
-        if unreadable:              # no namespace binds them in: the uid itself must reach them
-            raise ConfinementError(13, f"a worker's own uid cannot read {unreadable[0]} (install "
-                                   "Python and the course where other users can read them)")
+        if mode == "weak":          # no namespace: file permissions are all that stand between
+            readable = [p for p in hide if os.access(p, os.R_OK)]
+            if readable:
+                raise ConfinementError(13, f"a worker's own uid can read {readable[0]}: with no "
+                                       "namespace to hide it, make the secrets readable by "
+                                       "their owner only (chmod -R go-rwx)")
+            unreadable = [p for p in keep if not os.access(p, os.R_OK | os.X_OK)]
+            if unreadable:
+                raise ConfinementError(13, f"a worker's own uid cannot read {unreadable[0]} "
+                                       "(install Python and the course where other users can "
+                                       "read them)")
     resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
     if mode == "userns":
         _drop_capabilities(libc)
