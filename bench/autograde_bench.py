@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from grader import autograde as grading  # noqa: E402
-from grader import course, demo, notebooks, release, stubs  # noqa: E402
+from grader import course, demo, notebooks, records, release, stubs  # noqa: E402
 from grader.cleanroom import Budget  # noqa: E402
 from grader.nbconfig import CELL_TIMEOUT as NBCONFIG_CELL_TIMEOUT  # noqa: E402
 from grader.nbgrader_api import gradebook, use_this_environment  # noqa: E402
@@ -289,7 +289,7 @@ def run_grader(course_b: Path, assignment_ids, budget: int, jobs: int, logs: Pat
                *assignment_ids]
     wall, cpu, load, code, _ = timed(command, logs / f"grader-{tag}.log")
     per = {(o.assignment, o.student): o.seconds
-           for aid in assignment_ids for o in grading.load(course_b, aid)}
+           for aid in assignment_ids for o in records.outcomes(course_b, aid)}
     return Timing(wall, cpu, load, per, f"grader exited {code}" if code else "")
 
 
@@ -331,7 +331,7 @@ def nbgrader_scores(course_a: Path, aid: str, students, tests: dict) -> dict:
 
 
 def grader_outcomes(course_b: Path, aid: str) -> dict:
-    return {o.student: o for o in grading.load(course_b, aid)}
+    return {o.student: o for o in records.outcomes(course_b, aid)}
 
 
 # -- the run -----------------------------------------------------------------------------------

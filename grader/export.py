@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, notebooks
-from .feedback import graded, records, student_message, student_text, tasks
+from .feedback import graded, student_message, student_text, tasks
 
 FORMATS = ("csv", "canvas", "moodle", "gradescope")
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")

@@ -16,7 +16,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import autograde, course, leaks, notebooks
+from . import course, leaks, notebooks
+from .records import load
 
 FEEDBACK_FILE = "feedback.html"
 # errors of code that does not parse: the clean room reports each such cell or module as an
@@ -71,29 +72,13 @@ def student_text(text: str, withheld: str = "(details withheld: ask the course s
 
 # -- what the grader knows about a submission -----------------------------------------------
 
-def records(root: Path, assignment_id: str, students=None) -> list[dict]:
-    """The results records of one assignment, by student (raw, with every field)."""
-    found = []
-    for path in sorted(Path(root).glob(f"autograded/*/{assignment_id}/{autograde.RESULTS_FILE}")):
-        record = json.loads(path.read_text())
-        if not students or record.get("student") in students:
-            found.append(record)
-    return found
-
-
-def assignments_with_records(root: Path, assignment_ids=None) -> list[course.Assignment]:
-    if assignment_ids:
-        return [course.get(a) for a in assignment_ids]
-    return [a for a in course.available() if records(root, a.id)]
-
-
 def graded(root: Path, assignment_ids=None, students=None) -> list[tuple]:
     """(assignment, record) of every graded submission asked for. Bad input -- a course
     directory without a course, an unknown assignment, a student with no graded submission,
     nothing graded at all -- is a UsageError naming what was looked for and where."""
     root = course.require_course(root)
     assignments = [course.get(a) for a in assignment_ids or ()] or course.available()
-    found = [(a, r) for a in assignments for r in records(root, a.id, students)]
+    found = [(a, r) for a in assignments for r in load(root, a.id, students)]
     if students:
         missing = sorted(set(students) - {r["student"] for _, r in found})
         if missing:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from grader import autograde, course, feedback, leaks, notebooks
+from grader import autograde, course, feedback, leaks, notebooks, records
 from grader.cli import main
 
 AIDS = [a.id for a in course.available()]
@@ -133,7 +133,7 @@ def test_feedback_uses_the_student_rule_on_every_check(graded, tmp_path):
     student_dir = root / "autograded" / "buggy" / "a3_neural_network"
     shutil.copytree(src / "autograded" / "buggy" / "a3_neural_network", student_dir)
     shutil.copy(src / "gradebook.db", root / "gradebook.db")      # a course, not a bare folder
-    path = autograde.record_path(root, "a3_neural_network", "buggy")
+    path = records.record_path(root, "a3_neural_network", "buggy")
     record = json.loads(path.read_text())
     record["checks"]["crossentropy"].update(
         passed=False, points=0.0, message="AssertionError: [FAIL] crossentropy: crossentropy "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import autograde as grading, course, notebooks, release, stubs
+from grader import autograde as grading, course, notebooks, records, release, stubs
 from grader.cleanroom import Budget
 from grader.nbgrader_api import gradebook
 from tests.hostile.build import Submission, build_base
@@ -194,7 +194,7 @@ def test_every_submission_is_graded_and_recorded(corpus):
     assert set(corpus.outcomes) == set(BY_NAME), corpus.log[-20:]
     for case in CASES:
         a = course.get(case.assignment)
-        assert grading.record_path(corpus.root, a.id, case.name).exists(), case.name
+        assert records.record_path(corpus.root, a.id, case.name).exists(), case.name
 
 
 def test_every_case_states_the_one_property_it_protects():
@@ -392,7 +392,7 @@ def _children(pid):
 
 
 def _records(root):
-    return {p: p.stat().st_mtime_ns for p in Path(root).glob(f"autograded/*/*/{grading.RESULTS_FILE}")}
+    return {p: p.stat().st_mtime_ns for p in Path(root).glob(f"autograded/*/*/{records.RESULTS_FILE}")}
 
 
 def test_a_killed_batch_resumes_without_grading_anything_twice(small_course):
@@ -458,7 +458,7 @@ def test_a_killed_batch_resumes_without_grading_anything_twice(small_course):
             students = [s.student.id for s in gb.find_assignment(aid).submissions]
             assert sorted(students) == sorted({s for a, s in expected if a == aid})
         for o in outcomes:
-            record = json.loads(grading.record_path(root, o.assignment, o.student).read_text())
+            record = json.loads(records.record_path(root, o.assignment, o.student).read_text())
             assert record["total"] == o.total
             submission = gb.find_submission(o.assignment, o.student)
             if o.status != "graded":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.autograde import RESULTS_FILE
+from grader.records import RESULTS_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_NAMESPACES = [sys.executable, str(ROOT / "tests" / "helpers" / "no_namespaces.py")]

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from grader import autograde, cleanroom, course, export, feedback, report
+from grader import autograde, cleanroom, course, export, feedback, records, report
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def test_student_and_instructor_pages_and_the_cli_lead_with_the_syntax_error(gra
                                                                            assignment):
     root = graded[0]
     a = course.get(assignment)
-    [record] = feedback.records(root, assignment, ["syntax_error"])
+    [record] = records.load(root, assignment, ["syntax_error"])
     page = feedback.render(record, a, feedback.tasks(a), {},
                            feedback.cell_errors(root, a, "syntax_error"))
     happened = page.split("<h2>What happened</h2>", 1)[1].split("</ul>", 1)[0]
@@ -46,11 +46,11 @@ def test_student_and_instructor_pages_and_the_cli_lead_with_the_syntax_error(gra
     assert happened.count("SyntaxError") == broken, "once per cell that does not parse"
     assert NOT_DEFINED not in page
 
-    recs = feedback.records(root, assignment)
+    recs = records.load(root, assignment)
     html = report.render(a, recs, feedback.tasks(a))
     assert NOT_DEFINED not in html and "SyntaxError" in html
 
-    summary = autograde.summary([autograde.Outcome.from_record(r) for r in recs], root, 1.0)
+    summary = autograde.summary([records.Outcome.from_record(r) for r in recs], root, 1.0)
     line = next(s for s in summary.splitlines() if " syntax_error " in s)
     assert "SyntaxError" in line and "(line " in line
 
