@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from grader import autograde, course, feedback, leaks, notebooks, records
+from grader import course, feedback, leaks, notebooks, records
 from grader.cli import main
 
 AIDS = [a.id for a in course.available()]
