@@ -1194,10 +1194,12 @@ CASES = [
          "sys.exit in LeakyReLU.forward is an exception like any other: leaky_relu is lost",
          reason="LeakyReLU.forward raised SystemExit"),
     Case("os_exit_in_cell", A2, "correct", os_exit_in_cell, full(A2),
-         "os._exit(0) in a cell of the student's own kills the kernel; a new process loads the "
-         "cells up to it (of that one, all but the statement that crashes), the notebook run goes on (a later cell sees MaxGate) and every "
+         "os._exit(0) in a cell of the student's own kills the kernel; the process is restored "
+         "from its last checkpoint (the cells since, and of that one all but the statement that "
+         "crashes, run again), the notebook run goes on (a later cell sees MaxGate) and every "
          "check still runs",
-         reason="exited (code 0); a new process loaded the cells up to it and the run went on",
+         reason="exited (code 0); the process was restored to its state before the crash and "
+                "the run went on",
          shows="ran after the crash, with MaxGate"),
     Case("sys_exit_in_cell", A2, "correct", sys_exit_in_cell, full(A2),
          "sys.exit / exit() in cells: IPython reports SystemExit and goes on, as in Jupyter",
