@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, doctor, notebooks
+from .nncheck import cells
 from .records import RESULTS_FILE, Outcome, record_path, save, submissions
 
 def fingerprint(folder: Path) -> str:
@@ -103,8 +104,8 @@ def failed_outcome(assignment, student, release_nb, error: BaseException) -> Out
     why = f"{type(error).__name__}: {error}"[:500]
     return Outcome(student, assignment.id, f"error: the grader failed on this submission "
                    f"({why}); rerun to grade it again",
-                   {c: (0.0, p) for c, p in notebooks.test_points(release_nb).items()}, {},
-                   notebooks.manual_points(release_nb), [f"the grader failed: {why}"])
+                   {c: (0.0, p) for c, p in cells.test_points(release_nb).items()}, {},
+                   cells.manual_points(release_nb), [f"the grader failed: {why}"])
 
 
 def _late_penalty(gb, root, assignment_id, student):
@@ -284,7 +285,7 @@ def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, out
             futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}
             for future in as_completed(futures):
                 assignment, student, folder = futures[future]
-                manual = notebooks.manual_points(releases[assignment.id])
+                manual = cells.manual_points(releases[assignment.id])
                 try:
                     graded, seconds = future.result()
                     outcome = outcome_of(assignment, student, graded, manual)

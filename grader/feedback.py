@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from . import course, leaks, notebooks
+from .nncheck import cells
 from .records import load
 
 FEEDBACK_FILE = "feedback.html"
@@ -142,11 +143,11 @@ def cell_errors(root: Path, assignment: course.Assignment, student: str) -> list
         return []
     found = []
     for index, cell in enumerate(nb.get("cells", []), 1):
-        if notebooks.is_test(cell):
+        if cells.is_test(cell):
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                found.append((index, notebooks.meta(cell).get("grade_id", ""),
+                found.append((index, cells.meta(cell).get("grade_id", ""),
                               f"{output.get('ename')}: {output.get('evalue')}"))
     return found
 

@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from . import course, leaks, notebooks, stubs
+from .nncheck import cells
 
 STUDENT_PACKAGES = ("numpy", "scipy", "scikit-learn", "matplotlib", "jupyter")
 
@@ -246,7 +247,7 @@ def verify_bundle(assignment: course.Assignment, released_notebook: Path) -> lis
     notebook) loses a point, or the stubs (stub modules + the released notebook) earn one."""
     problems = []
     checks = checks_module(assignment)
-    tests = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+    tests = cells.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
     missing = sorted(set(checks.CHECKS) - set(tests))
     unknown = sorted(set(tests) - set(checks.CHECKS))
     if missing:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, notebooks, structure
+from .nncheck import cells
 
 K = 25                         # k-gram length in filtered characters (copydetect's noise threshold)
 MAX_MODULE_BYTES = 2 * 2 ** 20   # a layers.py is ~15 kB
@@ -118,8 +119,8 @@ def _cells(nb: dict, release_cells: dict) -> tuple[list[Part], list[str]]:
 
 
 def release_cells(release_nb: dict) -> dict:
-    return {notebooks.meta(c)["grade_id"]: notebooks.source(c) for c in release_nb["cells"]
-            if c.get("cell_type") == "code" and notebooks.meta(c).get("grade_id")}
+    return {cells.meta(c)["grade_id"]: cells.source(c) for c in release_nb["cells"]
+            if c.get("cell_type") == "code" and cells.meta(c).get("grade_id")}
 
 
 def submission(folder: Path, assignment: course.Assignment, release_nb: dict,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from grader import course, leaks, notebooks, release
+from grader.nncheck import cells
 from grader.nncheck import selfcheck
 from grader.samples import for_assignment
 
@@ -181,7 +182,7 @@ def test_untouched_release_fails_every_check_and_says_so(graded, tmp_path, assig
     bundle = _copy(root / "release" / assignment, tmp_path, assignment)
     result = run_check(bundle)
     assert result.returncode == 1, result.stdout + result.stderr
-    checks = notebooks.test_points(notebooks.load(bundle / f"{assignment}.ipynb"))
+    checks = cells.test_points(notebooks.load(bundle / f"{assignment}.ipynb"))
     for check_id in checks:
         assert f"FAIL  {check_id} " in result.stdout, check_id
     assert "PASS" not in result.stdout
@@ -196,7 +197,7 @@ def test_correct_submission_passes_every_check(graded, tmp_path, assignment):
     assert (folder / "check.py").exists(), "the release ships check.py"
     result = run_check(folder)
     assert result.returncode == 0, result.stdout + result.stderr
-    checks = notebooks.test_points(notebooks.load(folder / f"{assignment}.ipynb"))
+    checks = cells.test_points(notebooks.load(folder / f"{assignment}.ipynb"))
     assert f"{len(checks)} of {len(checks)} checks pass: " in result.stdout
     assert _estimate(result.stdout) == sum(checks.values())
     assert "FAIL" not in result.stdout and "!" not in result.stdout.split("Public checks")[0]
@@ -307,7 +308,7 @@ def test_report_in_a_jupyter_kernel(graded, tmp_path):
     from nbclient import NotebookClient
     folder = _copy(graded[0] / "submitted" / "buggy" / "a2_backprop", tmp_path, "a2")
     nb = nbformat.read(folder / "a2_backprop.ipynb", as_version=4)
-    nb.cells = [c for c in nb.cells if not notebooks.is_test(c)]
+    nb.cells = [c for c in nb.cells if not cells.is_test(c)]
     nb.cells.append(nbformat.v4.new_code_cell(
         "from nncheck.selfcheck import report\nresults = report(globals())"))
     NotebookClient(nb, timeout=300, kernel_name="python3",
@@ -323,7 +324,7 @@ def test_report_in_a_jupyter_kernel(graded, tmp_path):
 def _stated_points(nb):
     """(points, bonus) the notebook's introduction states: '(35 points). Bonus: ... 2, ... 4,
     ... 2.'; (None, 0) if it states none."""
-    intro = " ".join(notebooks.source(nb["cells"][0]).split())
+    intro = " ".join(cells.source(nb["cells"][0]).split())
     stated = re.search(r"\((\d+) points\)", intro)
     bonus = re.search(r"Bonus: ([^.]*)\.", intro)
     return (float(stated.group(1)) if stated else None,
@@ -374,7 +375,7 @@ def test_the_a3_notebook_states_35_points_and_8_bonus_as_the_tools_count_them():
     assert _stated_points(nb) == (35.0, 8.0)
     from grader.nncheck import a3
     points = selfcheck.Points.of(nb, a3)
-    intro = " ".join(notebooks.source(nb["cells"][0]).split())
+    intro = " ".join(cells.source(nb["cells"][0]).split())
     auto, hand = points.split(points.tests, points.tests), points.split(points.manual,
                                                                         points.manual)
     assert (f"The test cells are worth {auto[0]:g} points plus {auto[1]:g} bonus points, the "
