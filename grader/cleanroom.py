@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, notebooks, sanitize, structure
+from .nncheck import cells
+from .nncheck.cells import python_source as _python, statements
 from .sandbox.endpoint import Died, Leash, RemoteError, Timeout
 from .sandbox.gate import Clock
 from .sandbox.session import Session, hidden_paths
@@ -67,26 +69,6 @@ class Graded:
     integrity: dict = field(default_factory=dict)  # check id -> evidence for the instructor
 
 
-def statements(source: str) -> list[str]:
-    """A cell's top-level statements, as Python (IPython's magics translated), in order; []
-    when it does not parse. Parsing executes nothing."""
-    from IPython.core.inputtransformer2 import TransformerManager
-    try:
-        code = TransformerManager().transform_cell(source)
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return []
-    lines = code.splitlines()
-    spans = []
-    for node in tree.body:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        if spans and start <= spans[-1][1]:         # `a = 1; b = 2` share a line
-            spans[-1][1] = max(spans[-1][1], node.end_lineno)
-        else:
-            spans.append([start, node.end_lineno])
-    return ["\n".join(lines[a - 1:b]) for a, b in spans]
-
-
 def defined_names(source: str) -> set:
     """The names a piece of code defines at top level (def, class, assignment, import); parsing
     executes nothing. Empty when it does not parse."""
@@ -104,12 +86,6 @@ def defined_names(source: str) -> set:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
     return names
-
-
-def _python(source: str) -> str:
-    """A cell's source as Python (IPython's magics translated), as a kernel would run it."""
-    from IPython.core.inputtransformer2 import TransformerManager
-    return TransformerManager().transform_cell(source)
 
 
 def syntax_error(source: str, filename: str = "<cell>") -> str | None:
@@ -216,7 +192,7 @@ class Grader:
         self.budget = budget
         self.gate = gate
         self.limits = {"memory": budget.memory, "cpu": int(budget.submission) + 60}
-        self.tests = notebooks.test_points(release_nb)
+        self.tests = cells.test_points(release_nb)
         self.hidden = hidden_module(assignment)
         self.public = public_module(assignment)
         self.hide = hidden_paths([course_root] if course_root else [])
@@ -224,8 +200,8 @@ class Grader:
         self.released_modules = {name: released / name for name in assignment.modules
                                  if released and (released / name).is_file()}
         source = notebooks.load(assignment.source_dir / assignment.notebook)
-        self.defines = {notebooks.meta(c).get("grade_id"): defined_names(
-            notebooks.without_fences(notebooks.source(c)))
+        self.defines = {cells.meta(c).get("grade_id"): defined_names(
+            notebooks.without_fences(cells.source(c)))
             for c in source["cells"] if c.get("cell_type") == "code"}
         self.module_defines = {name: defined_names((course.SOURCE_LAYERS / src).read_text())
                                for name, src in assignment.modules.items()}
@@ -235,11 +211,11 @@ class Grader:
         run, here) and the submitted modules."""
         found = []
         for index, cell in enumerate(nb["cells"], 1):
-            if cell.get("cell_type") != "code" or notebooks.is_test(cell):
+            if cell.get("cell_type") != "code" or cells.is_test(cell):
                 continue
-            error = syntax_error(notebooks.source(cell))
+            error = syntax_error(cells.source(cell))
             if error:
-                grade_id = notebooks.meta(cell).get("grade_id")
+                grade_id = cells.meta(cell).get("grade_id")
                 where = f"the cell {grade_id} (cell {index})" if grade_id else f"cell {index}"
                 found.append(Unparsable(where, error, frozenset(self.defines.get(grade_id, ()))))
         for name, lost in self.module_defines.items():
@@ -281,10 +257,10 @@ class Grader:
             session = self._session(folder, graded)
             units = []
             for index, cell in enumerate(nb["cells"][:upto]):
-                if cell["cell_type"] != "code" or index in skip or notebooks.is_test(cell) \
-                        or notebooks.is_manual(cell):
+                if cell["cell_type"] != "code" or index in skip or cells.is_test(cell) \
+                        or cells.is_manual(cell):
                     continue
-                source = notebooks.source(cell)
+                source = cells.source(cell)
                 if ("crashed", index) not in skip:
                     units.append(((index,), source))
                     continue
@@ -329,13 +305,13 @@ class Grader:
                                      "run: the submission used up its time budget")
                 return None
             try:
-                result = session.request("run_cell", source=notebooks.source(cell),
+                result = session.request("run_cell", source=cells.source(cell),
                                          timeout=self._cell_budget(deadline))
             except (Timeout, Died) as error:
                 what = f"this cell {error.student_message}"
                 skip.add(_left_out((index,), error))
-                if notebooks.is_test(cell):
-                    graded.in_kernel[notebooks.meta(cell)["grade_id"]] = False
+                if cells.is_test(cell):
+                    graded.in_kernel[cells.meta(cell)["grade_id"]] = False
                 if not (getattr(error, "alive", False) and isinstance(error.value, dict)):
                     cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
                                         "evalue": what, "traceback": []}]
@@ -356,13 +332,13 @@ class Grader:
                 result = {"outputs": [], "error": "MalformedResult"}
             cell["outputs"] = graded.outputs.cell(result.get("outputs"))
             result["outputs"] = cell["outputs"]
-            if notebooks.is_test(cell):
-                graded.in_kernel[notebooks.meta(cell)["grade_id"]] = result.get("error") is None
-            elif result.get("error") and notebooks.meta(cell).get("locked"):
+            if cells.is_test(cell):
+                graded.in_kernel[cells.meta(cell)["grade_id"]] = result.get("error") is None
+            elif result.get("error") and cells.meta(cell).get("locked"):
                 # given code fails only because of the student's (an import of their module)
                 error = next((o for o in result["outputs"] if o["output_type"] == "error"), {})
                 graded.events.append(
-                    f"the given cell {notebooks.meta(cell).get('grade_id', index)} raised "
+                    f"the given cell {cells.meta(cell).get('grade_id', index)} raised "
                     f"{error.get('ename', result['error'])}: {error.get('evalue', '')[:300]}")
         return None
 
@@ -370,9 +346,9 @@ class Grader:
         """The rebuilt notebook as it may be run, stored and shown: valid Unicode, and every
         cell that is not the release's own bounded, its HTML inert (grader.sanitize)."""
         nb = sanitize.deep(copy.deepcopy(nb))
-        given = {notebooks.source(c) for c in self.release_nb["cells"]}
+        given = {cells.source(c) for c in self.release_nb["cells"]}
         for index, cell in enumerate(nb["cells"]):
-            if notebooks.source(cell) not in given:
+            if cells.source(cell) not in given:
                 cell["source"], changed = sanitize.cell_source(cell)
                 if changed:
                     graded.events.append(f"notebook cell {index}: {changed}")
@@ -501,9 +477,9 @@ class Grader:
     def _annotate(self, nb, graded):
         """Test cells show the clean-room verdict (student-safe message), as nbgrader would."""
         for cell in nb["cells"]:
-            if not notebooks.is_test(cell):
+            if not cells.is_test(cell):
                 continue
-            check_id = notebooks.meta(cell)["grade_id"]
+            check_id = cells.meta(cell)["grade_id"]
             score, maximum = graded.scores.get(check_id, (0.0, 0.0))
             outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
             if check_id in graded.integrity:        # for the staff who read this notebook
