@@ -160,8 +160,9 @@ def honest_score(kind: str, assignment) -> float:
 
 FLOOR_PREAMBLE = '''\
 # Plain-script floor (bench/autograde_bench.py): the submission's notebook code cells, in order,
-# IPython magics stripped. Each cell is exec'd under try/except (a failing cell does not skip
-# the rest, as with nbgrader's allow_errors) and a per-cell alarm of the bench's cell budget.
+# read as IPython reads them, with magics and shell lines doing nothing. Each cell is exec'd under
+# try/except (a failing cell does not skip the rest, as with nbgrader's allow_errors) and a
+# per-cell alarm of the bench's cell budget.
 import os, signal, sys, traceback
 os.environ.setdefault("MPLBACKEND", "Agg")
 CELL_BUDGET = {budget}
@@ -175,8 +176,13 @@ def _alarm(signum, frame):
     raise CellBudgetExceeded(f"cell ran past {{CELL_BUDGET}} s")
 
 
+class _NoShell:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 signal.signal(signal.SIGALRM, _alarm)
-_ns = {{"__name__": "__main__"}}
+_ns = {{"__name__": "__main__", "get_ipython": _NoShell}}
 '''
 FLOOR_CELL = '''
 signal.alarm(CELL_BUDGET)
@@ -196,9 +202,8 @@ def floor_script(notebook: Path, budget: int) -> str:
         for index, cell in enumerate(nb["cells"]):
             if cell.get("cell_type") != "code":
                 continue
-            lines = [line for line in cells.source(cell).splitlines()
-                     if not line.lstrip().startswith(("%", "!"))]
-            parts.append(FLOOR_CELL.format(source="\n".join(lines), index=index))
+            parts.append(FLOOR_CELL.format(source=cells.python_source(cells.source(cell)),
+                                           index=index))
     return "".join(parts)
 
 
@@ -545,7 +550,7 @@ def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dic
     say("            clean-room verification: ON (it has no off switch: every check is decided "
         "in the grader process, the student code runs in confined forked workers)")
     say(f"  floor:    `python script.py` per submission in a copy of its folder, sequential: the "
-        "code cells in order, magics stripped, MPLBACKEND=Agg, each cell exec'd under "
+        "code cells in order, magics doing nothing, MPLBACKEND=Agg, each cell exec'd under "
         f"try/except and a {args.cell_timeout} s alarm; no kernel, no grading")
 
     say(f"\nTimes ({quote} wall clock; CPU = user+sys of the whole process tree):")
