@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import ast
 import copy
-import importlib
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, notebooks, sanitize, structure
+from .course import checks_module as public_module, hidden_module
 from .nncheck import cells
 from .nncheck.cells import python_source as _python, statements
 from .sandbox.endpoint import Died, Leash, RemoteError, Timeout
@@ -171,14 +171,6 @@ def hidden_only(check_id, result):
     return (f"{check_id}: the hidden test failed (it compares with the reference "
             "implementation on more inputs); the public check passes, so test your code "
             "on other inputs against the definition")
-
-
-def hidden_module(assignment):
-    return importlib.import_module(f"grader.hidden.{assignment.id.split('_', 1)[0]}")
-
-
-def public_module(assignment):
-    return importlib.import_module(f"grader.nncheck.{assignment.id.split('_', 1)[0]}")
 
 
 class Grader:

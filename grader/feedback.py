@@ -95,7 +95,7 @@ def graded(root: Path, assignment_ids=None, students=None) -> list[tuple]:
 
 def tasks(assignment: course.Assignment) -> dict:
     """check id -> the task it grades (Dense.backward), from the assignment's registry."""
-    from .release import checks_module
+    from .course import checks_module
     try:
         return {check_id: task for check_id, (task, _) in checks_module(assignment).CHECKS.items()}
     except Exception:   # a registry being rewritten must not stop feedback
@@ -104,7 +104,7 @@ def tasks(assignment: course.Assignment) -> dict:
 
 def bonus_ids(assignment: course.Assignment) -> frozenset:
     """The grade ids of the bonus cells, from the assignment's registry (nncheck's BONUS)."""
-    from .release import checks_module
+    from .course import checks_module
     try:
         return frozenset(getattr(checks_module(assignment), "BONUS", ()))
     except Exception:   # a registry being rewritten must not stop feedback

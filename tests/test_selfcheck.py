@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from grader import course, leaks, notebooks, release
-from grader.nncheck import cells
-from grader.nncheck import selfcheck
+from grader.nncheck import cells, progress, registry, runcells, selfcheck
 from grader.samples import for_assignment
 
 AIDS = [a.id for a in course.available()]
@@ -71,11 +70,11 @@ def test_runs_solution_and_given_cells_but_never_test_or_hand_graded_cells():
         _cell("given", "after = 1", "after"),
         {"cell_type": "markdown", "source": "raise", "metadata": {}},
     ]}
-    ns, errors = selfcheck.run_cells(nb, name="t.ipynb")
+    ns, errors = runcells.run_cells(nb, name="t.ipynb")
     assert list(ns["value"]) == [0, 2, 4] and ns["after"] == 1
     assert [(e.cell, e.grade_id) for e in errors] == [(6, "broken")]
     assert "NameError" in errors[0].error and "line 1" in errors[0].error
-    assert selfcheck.test_points(nb) == {"double": 2.0}
+    assert cells.test_points(nb) == {"double": 2.0}
 
 
 def test_cells_are_read_the_way_ipython_reads_them():
@@ -91,7 +90,7 @@ def test_cells_are_read_the_way_ipython_reads_them():
         _cell("solution", "%%bash\nexit 1", "bash"),
         _cell("solution", "!rm -rf /nonexistent\nafter_shell = 3", "shell"),
     ]}
-    ns, errors = selfcheck.run_cells(nb, name="t.ipynb")
+    ns, errors = runcells.run_cells(nb, name="t.ipynb")
     assert not errors, errors
     assert ns["text"] == "3 apples" and ns["flag"] is True and ns["timed"] == 1
     assert ns["body"] == 2 and ns["after_shell"] == 3
@@ -101,7 +100,7 @@ def test_a_cell_is_named_by_its_first_line_not_a_number():
     nb = {"cells": [_cell("given", "import numpy as np", "setup"),
                     _cell("solution", "# my helper\ndef helper():\n    return 1 / 0", "h"),
                     _cell("solution", "value = helper()", "use")]}
-    _, errors = selfcheck.run_cells(nb, name="t.ipynb")
+    _, errors = runcells.run_cells(nb, name="t.ipynb")
     (error,) = errors
     assert str(error) == "the cell starting 'value = helper()' raised ZeroDivisionError: " \
                          "division by zero (line 1)"
@@ -168,7 +167,8 @@ def test_the_self_check_reveals_no_solution_line():
             secret, public = secret | s, public | p
     solution_only = {l for l in secret - public if len(l) >= leaks.MIN_LENGTH
                      and not l.startswith("#")}
-    shipped = [course.NNCHECK / "selfcheck.py", *release.TEMPLATES.rglob("*")]
+    self_check = ("selfcheck.py", "runcells.py", "progress.py", "cells.py", "registry.py")
+    shipped = [*(course.NNCHECK / name for name in self_check), *release.TEMPLATES.rglob("*")]
     for path in shipped:
         if path.is_file():
             lines = {l.strip() for l in path.read_text().splitlines()}
@@ -215,7 +215,7 @@ def test_training_shows_progress_and_saves_the_accuracy_curves(graded, tmp_path)
     assert done and 10 < int(done.group(1)) <= 400 and float(done.group(2)) >= 90
     assert re.search(r"PASS  training .*\n\s+test accuracy \d+\.\d% after \d+ iterations",
                      result.stdout)
-    png = folder / selfcheck.CURVES_FILE
+    png = folder / progress.CURVES_FILE
     image = np.asarray(Image.open(png).convert("L"), dtype=float)
     assert image.shape[0] > 200 and image.std() > 10
 
@@ -258,7 +258,7 @@ def test_check_py_estimate_equals_the_autograde_score(graded, tmp_path, assignme
         assert submission.code_score == pytest.approx(outcomes[(assignment, sample)].total)
         a = course.get(assignment)
         nb = notebooks.load(a.source_dir / a.notebook)
-        points = selfcheck.Points.of(nb, selfcheck._find_module({}, assignment.split("_")[0]))
+        points = selfcheck.Points.of(nb, registry.checks_module(assignment))
         assert gb.find_assignment(assignment).max_score == pytest.approx(
             sum(points.tests.values()) + sum(points.manual.values()))
 
@@ -337,7 +337,7 @@ def test_notebook_check_py_and_report_tell_one_points_story(assignment):
     autograded, hand-graded and bonus points (the registry's BONUS ids)."""
     a = course.get(assignment)
     nb = notebooks.load(a.source_dir / a.notebook)
-    module = selfcheck._find_module({}, selfcheck.check_module_name(nb))
+    module = registry.checks_module(a.id, nb)
     points = selfcheck.Points.of(nb, module)
     bonus_ids = set(getattr(module, "BONUS", ()))
     assert bonus_ids <= set(points.tests) | set(points.manual)
