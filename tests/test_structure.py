@@ -108,6 +108,11 @@ def baseline(tmp_path_factory, releases):
     return make
 
 
+def suspicious(findings):
+    """What the clean room flags as possibly tampered (cleanroom.Grader.grade)."""
+    return any(f.suspicious for f in findings)
+
+
 def first(nb, predicate):
     return next(c for c in nb["cells"] if predicate(c))
 
@@ -123,7 +128,7 @@ def test_untampered_student_copy_is_graded_as_handed_in(tmp_path, releases, aid)
     release, _ = releases[aid]
     student = student_copy(releases, aid)
     nb, findings = rebuild(tmp_path, releases, aid, student)
-    assert findings == [] and not structure.suspicious(findings)
+    assert findings == [] and not suspicious(findings)
     assert valid(nb)
     assert nb["metadata"] == release["metadata"] and nb["nbformat"] == 4
     assert [gid(c) for c in nb["cells"]] == [gid(c) for c in release["cells"]]
@@ -151,7 +156,7 @@ def test_deleted_test_cell_is_restored(tmp_path, releases, baseline, aid):
     nb, findings = rebuild(tmp_path, releases, aid, student)
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("deleted_test_cell", gid(victim))}
-    assert not structure.suspicious(findings)
+    assert not suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -172,7 +177,7 @@ def test_edited_test_cell_is_restored_and_suspicious(tmp_path, releases, baselin
     nb, findings = rebuild(tmp_path, releases, aid, student)
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("edited_test_cell", gid(victim))}
-    assert structure.suspicious(findings)
+    assert suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -192,7 +197,7 @@ def test_edited_setup_cell_is_restored_but_not_suspicious(tmp_path, releases, ba
     nb, findings = rebuild(tmp_path, releases, aid, student)
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("edited_locked_cell", "setup")}
-    assert not structure.suspicious(findings)
+    assert not suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -213,7 +218,7 @@ def test_edited_points_on_a_test_cell_are_restored(tmp_path, releases, baseline,
     assert graded(nb) == graded(baseline(aid))
     assert cells.test_points(nb) == cells.test_points(releases[aid][0])
     assert kinds(findings) == {("edited_points", gid(victim))}
-    assert structure.suspicious(findings)
+    assert suspicious(findings)
     assert "100" in findings[0].message
 
 
@@ -226,7 +231,7 @@ def test_edited_points_on_a_written_answer_are_restored(tmp_path, releases, base
     assert graded(nb) == graded(baseline(aid))
     assert cells.manual_points(nb) == cells.manual_points(releases[aid][0])
     assert kinds(findings) == {("edited_points", gid(victim))}
-    assert structure.suspicious(findings)
+    assert suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -239,7 +244,7 @@ def test_edited_grading_flags_are_restored(tmp_path, releases, baseline, aid):
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("edited_metadata", gid(victim))}
     assert "locked" in findings[0].message and "solution" in findings[0].message
-    assert structure.suspicious(findings)
+    assert suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -256,7 +261,7 @@ def test_reordered_test_cells_are_put_back(tmp_path, releases, baseline, aid):
     assert {f.kind for f in findings} == {"reordered_cells"}
     assert ("reordered_cells", gid(moved)) in kinds(findings)
     assert 2 <= len(findings) <= 3       # the moved one; the swapped ones and what is between
-    assert not structure.suspicious(findings)
+    assert not suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -272,7 +277,7 @@ def test_duplicated_test_cell_is_dropped_and_suspicious(tmp_path, releases, base
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("duplicated_cell", gid(victim))}
     assert "3 times" in findings[0].message
-    assert structure.suspicious(findings)
+    assert suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -288,7 +293,7 @@ def test_forged_test_cell_metadata_is_treated_as_a_duplicate(tmp_path, releases,
     nb, findings = rebuild(tmp_path, releases, aid, student)
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("unknown_metadata", gid(victim))}
-    assert structure.suspicious(findings)
+    assert suspicious(findings)
     assert all(c.get("id") != "forged" for c in nb["cells"])
 
 
@@ -302,7 +307,7 @@ def test_forged_cell_in_place_of_a_deleted_test(tmp_path, releases, baseline, ai
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("unknown_metadata", gid(victim)),
                                ("deleted_test_cell", gid(victim))}
-    assert structure.suspicious(findings)
+    assert suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -314,7 +319,7 @@ def test_test_cell_turned_into_markdown_is_restored(tmp_path, releases, baseline
     nb, findings = rebuild(tmp_path, releases, aid, student)
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("changed_cell_type", gid(victim))}
-    assert not structure.suspicious(findings)
+    assert not suspicious(findings)
 
 
 # --- solution cells and the student's own cells ---------------------------------------------
@@ -332,7 +337,7 @@ def test_deleted_solution_cell_is_graded_as_the_stub(tmp_path, releases, baselin
     expected[at] = (gid(stub), stub["cell_type"], text(stub), cells.meta(stub))
     assert graded(nb) == expected
     assert kinds(findings) == {("deleted_solution_cell", gid(victim))}
-    assert not structure.suspicious(findings)
+    assert not suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -372,7 +377,7 @@ def test_duplicated_solution_cell_grades_the_last_edited_copy(tmp_path, releases
     nb, findings = rebuild(tmp_path, releases, aid, student)
     assert graded(nb) == graded(baseline(aid))
     assert kinds(findings) == {("duplicated_cell", gid(victim))}
-    assert not structure.suspicious(findings)
+    assert not suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -441,7 +446,7 @@ def test_nbgrader_metadata_on_added_cells_is_removed(tmp_path, releases, baselin
     nb, findings = rebuild(tmp_path, releases, aid, student)
     assert graded(nb) == graded(baseline(aid))
     assert [f.kind for f in findings] == ["unknown_metadata", "unknown_metadata"]
-    assert not structure.suspicious(findings)
+    assert not suspicious(findings)
     assert [c["source"] for c in nb["cells"][-2:]] == ["pass", "hm"]
     assert all("nbgrader" not in c["metadata"] for c in nb["cells"][-2:])
 
@@ -497,7 +502,7 @@ def test_renamed_notebook_is_found_by_its_cells(tmp_path, releases, baseline, ai
     assert graded(nb) == graded(baseline(aid))
     assert [f.kind for f in findings] == ["renamed_notebook"]
     assert "my work (final).ipynb" in findings[0].message
-    assert not structure.suspicious(findings)
+    assert not suspicious(findings)
 
 
 @pytest.mark.parametrize("aid", AIDS)
@@ -543,7 +548,7 @@ def test_link_outside_the_submission_is_not_followed(tmp_path, releases):
     nb, findings = structure.rebuild(folder, name(aid), releases[aid][0])
     assert nb is None
     assert [f.kind for f in findings] == ["missing_notebook", "not_a_notebook"]
-    assert structure.suspicious(findings)
+    assert suspicious(findings)
 
 
 CORRUPT = {
@@ -670,22 +675,20 @@ def test_release_is_not_modified(tmp_path, releases):
     assert releases[aid][0] == before
 
 
-# --- summary --------------------------------------------------------------------------------
+# --- the findings themselves ----------------------------------------------------------------
 
-def test_summary_has_one_line_per_finding(tmp_path, releases):
+def test_one_finding_per_deviation_naming_its_cell(tmp_path, releases):
     aid = AIDS[0]
     student = student_copy(releases, aid)
     tests = [c for c in student["cells"] if cells.is_test(c)]
     student["cells"].remove(tests[0])
     tests[1]["metadata"]["nbgrader"]["points"] = 9
     nb, findings = rebuild(tmp_path, releases, aid, student)
-    lines = structure.summary(findings).splitlines()
-    assert len(lines) == len(findings) == 2
-    assert lines[0].startswith("deleted_test_cell (") and gid(tests[0]) in lines[0]
-    assert lines[1].startswith("[suspicious] edited_points (")
-    assert structure.summary([]) == ""
-    assert structure.suspicious(findings) and not structure.suspicious(findings[:1])
+    assert [(f.kind, f.cell, f.suspicious) for f in findings] == [
+        ("deleted_test_cell", gid(tests[0]), False), ("edited_points", gid(tests[1]), True)]
+    assert suspicious(findings) and not suspicious(findings[:1])
     assert all(f.kind in structure.KINDS for f in findings)
+    assert all(structure.KINDS[f.kind] in (None, f.suspicious) for f in findings)
 
 
 # --- property: random damage never raises and never changes the tests -----------------------
@@ -742,6 +745,7 @@ def test_random_damage_never_raises_and_keeps_the_tests(tmp_path, releases):
                                                            if gid(c)], case
         assert valid(nb), case
         assert all(f.kind in structure.KINDS for f in findings)
+        assert all(structure.KINDS[f.kind] in (None, f.suspicious) for f in findings)
 
 
 def test_random_byte_damage_never_raises(tmp_path, releases):
