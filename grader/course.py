@@ -1,8 +1,11 @@
-"""The course: which assignments exist and which source modules each one ships."""
+"""The course: which assignments exist, which source modules each one ships, and which check
+registries grade it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS_DIR = ROOT / "assignments"
@@ -51,6 +54,23 @@ def get(assignment_id: str) -> Assignment:
     except KeyError:
         raise UsageError(f"unknown assignment {assignment_id!r}; known: "
                          f"{', '.join(ASSIGNMENTS)}") from None
+
+
+def checks_module(assignment: Assignment):
+    """The public check registry (grader.nncheck.aN), the one the notebook's setup cell
+    imports."""
+    from .nncheck import registry
+    return registry.checks_module(assignment.id, _source_notebook(assignment))
+
+
+def hidden_module(assignment: Assignment):
+    """The hidden tests' registry (grader.hidden.aN), named as the public one."""
+    from .nncheck import registry
+    return registry.checks_module(assignment.id, _source_notebook(assignment), "grader.hidden")
+
+
+def _source_notebook(assignment: Assignment) -> dict:
+    return notebooks.load(assignment.source_dir / assignment.notebook)
 
 
 def available() -> list[Assignment]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, notebooks
+from .nncheck import cells
 from .feedback import graded, student_message, student_text, tasks
 
 FORMATS = ("csv", "canvas", "moodle", "gradescope")
@@ -76,7 +77,7 @@ class Grade:
 def _kinds(assignment: course.Assignment) -> tuple[dict, dict]:
     """(autograded cell -> max, hand-graded cell -> max), from the source notebook."""
     nb = notebooks.load(assignment.source_dir / assignment.notebook)
-    return notebooks.test_points(nb), notebooks.manual_points(nb)
+    return cells.test_points(nb), cells.manual_points(nb)
 
 
 def grades(root: Path, assignment_ids=None, students=None) -> list[Grade]:

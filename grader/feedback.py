@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from . import course, leaks, notebooks
+from .nncheck import cells
 from .records import load
 
 FEEDBACK_FILE = "feedback.html"
@@ -94,7 +95,7 @@ def graded(root: Path, assignment_ids=None, students=None) -> list[tuple]:
 
 def tasks(assignment: course.Assignment) -> dict:
     """check id -> the task it grades (Dense.backward), from the assignment's registry."""
-    from .release import checks_module
+    from .course import checks_module
     try:
         return {check_id: task for check_id, (task, _) in checks_module(assignment).CHECKS.items()}
     except Exception:   # a registry being rewritten must not stop feedback
@@ -103,7 +104,7 @@ def tasks(assignment: course.Assignment) -> dict:
 
 def bonus_ids(assignment: course.Assignment) -> frozenset:
     """The grade ids of the bonus cells, from the assignment's registry (nncheck's BONUS)."""
-    from .release import checks_module
+    from .course import checks_module
     try:
         return frozenset(getattr(checks_module(assignment), "BONUS", ()))
     except Exception:   # a registry being rewritten must not stop feedback
@@ -142,11 +143,11 @@ def cell_errors(root: Path, assignment: course.Assignment, student: str) -> list
         return []
     found = []
     for index, cell in enumerate(nb.get("cells", []), 1):
-        if notebooks.is_test(cell):
+        if cells.is_test(cell):
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                found.append((index, notebooks.meta(cell).get("grade_id", ""),
+                found.append((index, cells.meta(cell).get("grade_id", ""),
                               f"{output.get('ename')}: {output.get('evalue')}"))
     return found
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, notebooks, structure
+from .nncheck import cells
 
 K = 25                         # k-gram length in filtered characters (copydetect's noise threshold)
 MAX_MODULE_BYTES = 2 * 2 ** 20   # a layers.py is ~15 kB
@@ -94,7 +95,7 @@ def read_text(path: Path, limit: int, name: str) -> tuple[str | None, str | None
         return None, f"{name} could not be read ({error.strerror})"
     if b"\0" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None, f"{name} is not text (binary)"
-    text, note = structure._decode(data)
+    text, note = structure.decode(data)
     return text, (f"{name}: {note}" if note else None)
 
 
@@ -104,8 +105,8 @@ def _cells(nb: dict, release_cells: dict) -> tuple[list[Part], list[str]]:
     for number, cell in enumerate(nb.get("cells", []), 1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        text = structure._text(cell.get("source"))[0]
-        grade_id = structure._grade_id(cell)
+        text = cells.source(cell)
+        grade_id = cells.grade_id(cell)
         if grade_id in release_cells and release_cells[grade_id] == text:
             continue                                    # given code, as released
         label = f"cell {number}" + (f" ({grade_id[:64]})" if grade_id else "")
@@ -118,8 +119,8 @@ def _cells(nb: dict, release_cells: dict) -> tuple[list[Part], list[str]]:
 
 
 def release_cells(release_nb: dict) -> dict:
-    return {notebooks.meta(c)["grade_id"]: notebooks.source(c) for c in release_nb["cells"]
-            if c.get("cell_type") == "code" and notebooks.meta(c).get("grade_id")}
+    return {cells.meta(c)["grade_id"]: cells.source(c) for c in release_nb["cells"]
+            if c.get("cell_type") == "code" and cells.meta(c).get("grade_id")}
 
 
 def submission(folder: Path, assignment: course.Assignment, release_nb: dict,

@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 
 from grader import course, export, notebooks
+from grader.nncheck import cells
 from grader.cli import main
 from grader.feedback import WITHHELD
 
@@ -62,12 +63,12 @@ pytestmark = pytest.mark.slow
 
 def _points(assignment):
     a = course.get(assignment)
-    return notebooks.test_points(notebooks.load(a.source_dir / a.notebook))
+    return cells.test_points(notebooks.load(a.source_dir / a.notebook))
 
 
 def _hand(assignment):
     a = course.get(assignment)
-    return notebooks.manual_points(notebooks.load(a.source_dir / a.notebook))
+    return cells.manual_points(notebooks.load(a.source_dir / a.notebook))
 
 
 def export_rows(root, *args):

@@ -14,10 +14,7 @@ check, and the next one goes on from the checkpoint.
 """
 from __future__ import annotations
 
-import ast
-
-from .. import notebooks
-from ..nncheck.cells import python_source
+from ..nncheck import cells
 from ..sandbox.endpoint import Died, RemoteError, Timeout
 from ..sandbox.session import Session
 
@@ -25,25 +22,6 @@ MAX_RESTARTS = 6
 #: Seconds of cells run between checkpoints: a fork of the worker costs ~15 ms, and a crash
 #: then costs at most this much of running cells again.
 CHECKPOINT_EVERY = 0.5
-
-
-def statements(source: str) -> list[str]:
-    """A cell's top-level statements, as Python (IPython's magics translated), in order; []
-    when it does not parse. Parsing executes nothing."""
-    try:
-        code = python_source(source)
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return []
-    lines = code.splitlines()
-    spans = []
-    for node in tree.body:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        if spans and start <= spans[-1][1]:         # `a = 1; b = 2` share a line
-            spans[-1][1] = max(spans[-1][1], node.end_lineno)
-        else:
-            spans.append([start, node.end_lineno])
-    return ["\n".join(lines[a - 1:b]) for a, b in spans]
 
 
 def _left_out(unit, error):
@@ -55,8 +33,8 @@ def _left_out(unit, error):
 
 def _definition(cell) -> bool:
     """A code cell a reload runs: not a test, not an answer graded by hand."""
-    return cell["cell_type"] == "code" and not notebooks.is_test(cell) \
-        and not notebooks.is_manual(cell)
+    return cell["cell_type"] == "code" and not cells.is_test(cell) \
+        and not cells.is_manual(cell)
 
 
 class NotebookRun:
@@ -131,12 +109,12 @@ class NotebookRun:
             cell = self.nb["cells"][index]
             if not _definition(cell) or index in self.skip:
                 continue
-            source = notebooks.source(cell)
+            source = cells.source(cell)
             if ("crashed", index) not in self.skip:
                 units.append(((index,), source))
                 continue
             units += [((index, number), statement)
-                      for number, statement in enumerate(statements(source))
+                      for number, statement in enumerate(cells.statements(source))
                       if (index, number) not in self.skip]
         return units
 
@@ -226,7 +204,7 @@ class NotebookRun:
             self.since_checkpoint.append(index)
             started = self.clock.now()
             try:
-                result = self.session.request("run_cell", source=notebooks.source(cell),
+                result = self.session.request("run_cell", source=cells.source(cell),
                                               timeout=self.cell_budget())
             except (Timeout, Died) as error:
                 crashed = self._stopped(index, cell, error)
@@ -246,8 +224,8 @@ class NotebookRun:
         or crashed the worker (returns (index, what happened))."""
         what = f"this cell {error.student_message}"
         self.skip.add(_left_out((index,), error))
-        if notebooks.is_test(cell):
-            self.graded.in_kernel[notebooks.meta(cell)["grade_id"]] = False
+        if cells.is_test(cell):
+            self.graded.in_kernel[cells.meta(cell)["grade_id"]] = False
         if not (getattr(error, "alive", False) and isinstance(error.value, dict)):
             cell["outputs"] = [{"output_type": "error", "ename": type(error).__name__,
                                 "evalue": what, "traceback": []}]
@@ -265,11 +243,11 @@ class NotebookRun:
         if not isinstance(result, dict):    # the worker's own code is the student's too
             result = {"outputs": [], "error": "MalformedResult"}
         cell["outputs"] = self.graded.outputs.cell(result.get("outputs"))
-        if notebooks.is_test(cell):
-            self.graded.in_kernel[notebooks.meta(cell)["grade_id"]] = result.get("error") is None
-        elif result.get("error") and notebooks.meta(cell).get("locked"):
+        if cells.is_test(cell):
+            self.graded.in_kernel[cells.meta(cell)["grade_id"]] = result.get("error") is None
+        elif result.get("error") and cells.meta(cell).get("locked"):
             # given code fails only because of the student's (an import of their module)
             error = next((o for o in cell["outputs"] if o["output_type"] == "error"), {})
             self.graded.events.append(
-                f"the given cell {notebooks.meta(cell).get('grade_id', index)} raised "
+                f"the given cell {cells.meta(cell).get('grade_id', index)} raised "
                 f"{error.get('ename', result['error'])}: {error.get('evalue', '')[:300]}")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from grader import course, notebooks
+from grader.nncheck import cells
 from grader.cleanroom import Budget
 
 from .build import Submission, build_base
@@ -52,7 +53,7 @@ def budget_for_tests() -> Budget:
 
 def points(assignment: str) -> dict:
     a = course.get(assignment)
-    return notebooks.test_points(notebooks.load(a.source_dir / a.notebook))
+    return cells.test_points(notebooks.load(a.source_dir / a.notebook))
 
 
 def full(assignment: str) -> float:
@@ -151,8 +152,8 @@ def _answer_a1_with_junk(sub):
     patched comparison could pass them) instead of raising NotImplementedError."""
     nb = sub.load()
     for cell in nb["cells"]:
-        if notebooks.meta(cell).get("solution") and cell["cell_type"] == "code":
-            text = notebooks.source(cell)
+        if cells.meta(cell).get("solution") and cell["cell_type"] == "code":
+            text = cells.source(cell)
             name = text.split("def ", 1)[1].split("(", 1)[0]
             cell["source"] = text.replace("raise NotImplementedError()",
                                           f"return {A1_JUNK[name]}")
@@ -431,7 +432,7 @@ def edited_points(sub):
 def forged_test_cells(sub):
     nb = sub.load()
     training = next(c for c in nb["cells"]
-                    if notebooks.meta(c).get("grade_id") == "two_layer_training")
+                    if cells.meta(c).get("grade_id") == "two_layer_training")
     duplicate = json.loads(json.dumps(training))
     duplicate["metadata"]["nbgrader"]["points"] = 30
     duplicate.pop("id", None)
