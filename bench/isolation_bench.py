@@ -40,20 +40,20 @@ print(json.dumps({"seconds": time.perf_counter() - started,
 SPAWN = """
 import json, sys, tempfile, time
 from pathlib import Path
-from grader.sandbox.session import Session, Zygote, hidden_paths
-zygote = Zygote()
+from grader.sandbox.session import ForkServer, Session, hidden_paths
+fork_server = ForkServer()
 if sys.argv[1] != "-":
-    zygote.mode = sys.argv[1]
+    fork_server.mode = sys.argv[1]
 folder = Path(tempfile.mkdtemp())
 (folder / "layers.py").write_text("x = 1\\n")
 times = []
 for _ in range(int(sys.argv[2])):
     started = time.perf_counter()
-    session = Session(zygote, folder, hide=hidden_paths())
+    session = Session(fork_server, folder, hide=hidden_paths())
     session.request("run_cell", source="y = x + 1")
     session.close()
     times.append(time.perf_counter() - started)
-zygote.close()
+fork_server.close()
 print(json.dumps(times))
 """
 

@@ -7,6 +7,7 @@ zero with the reason; a crash or a hang costs only the checks it touched.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,11 +16,11 @@ import time
 import traceback
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import course, doctor, notebooks
-from .records import RESULTS_FILE, Outcome, record_path, save, submissions
+from .records import Outcome, record_path, save, submissions
+from .summary import summary, table
 
 def fingerprint(folder: Path) -> str:
     """What was submitted, to tell a graded submission from a resubmitted one on resume."""
@@ -35,68 +36,6 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _timestamp(folder: Path):
-    from nbgrader.utils import parse_utc
-    try:
-        return parse_utc((folder / "timestamp.txt").read_text().strip())
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def store(root: Path, assignment: course.Assignment, student: str, folder: Path, graded,
-          outcome: Outcome):
-    """Into nbgrader's gradebook and autograded/ folder, as `nbgrader autograde` would."""
-    import nbformat
-
-    from .nbgrader_api import gradebook
-    with gradebook(root) as gb:
-        gb.update_or_create_student(student)
-        stamp = _timestamp(folder)
-        submission = (gb.update_or_create_submission(assignment.id, student, timestamp=stamp)
-                      if stamp else gb.update_or_create_submission(assignment.id, student))
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                if grade.name in outcome.scores:
-                    grade.auto_score = outcome.scores[grade.name][0]
-                    grade.needs_manual_grade = False
-                elif graded.notebook is None:
-                    grade.auto_score = 0
-                    grade.needs_manual_grade = False
-                else:
-                    grade.needs_manual_grade = True
-        gb.db.commit()
-        _late_penalty(gb, root, assignment.id, student)
-    dest = Path(root) / "autograded" / student / assignment.id
-    dest.mkdir(parents=True, exist_ok=True)
-    if graded.notebook is not None:
-        for path in graded_files(folder, assignment):
-            target = dest / path.relative_to(folder)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(path.read_bytes())
-        nbformat.write(nbformat.from_dict(graded.notebook), str(dest / assignment.notebook))
-
-
-KEPT_FILE_BYTES = 20 * 2 ** 20
-
-
-def graded_files(folder: Path, assignment) -> list[Path]:
-    """The submitted files a worker ran with, for staff to read beside the autograded notebook:
-    regular files (no link, no compiled code: grader.sandbox.session never runs them) but the
-    notebook itself, each up to KEPT_FILE_BYTES."""
-    from .sandbox.session import COMPILED, SKIPPED_NAMES
-    found = []
-    for path, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = [d for d in dirs if d not in SKIPPED_NAMES]
-        for name in files:
-            file = Path(path) / name
-            if (file.is_symlink() or not file.is_file() or name.endswith(COMPILED)
-                    or file == folder / assignment.notebook
-                    or file.stat().st_size > KEPT_FILE_BYTES):
-                continue
-            found.append(file)
-    return sorted(found)
-
-
 def failed_outcome(assignment, student, release_nb, error: BaseException) -> Outcome:
     """The record of a submission the grader itself failed on: zero, the reason, and a status
     that makes the next run grade it again."""
@@ -105,27 +44,6 @@ def failed_outcome(assignment, student, release_nb, error: BaseException) -> Out
                    f"({why}); rerun to grade it again",
                    {c: (0.0, p) for c, p in notebooks.test_points(release_nb).items()}, {},
                    notebooks.manual_points(release_nb), [f"the grader failed: {why}"])
-
-
-def _late_penalty(gb, root, assignment_id, student):
-    """What nbgrader's AssignLatePenalties does after autograding: the LateSubmissionPlugin
-    configured in nbgrader_config.py (none by default) sets each notebook's penalty."""
-    from nbgrader.preprocessors import AssignLatePenalties
-
-    from .nbconfig import config
-    submission = gb.find_submission(assignment_id, student)
-    late = submission.total_seconds_late
-    assigner = None
-    for notebook in submission.notebooks:
-        notebook.late_submission_penalty = None
-        if late > 0:
-            if assigner is None:
-                assigner = AssignLatePenalties(config=config(root))
-                assigner.init_plugin()
-            penalty = assigner.plugin_inst.late_submission_penalty(student, notebook.score, late)
-            if penalty is not None:
-                notebook.late_submission_penalty = assigner._check_late_penalty(notebook, penalty)
-    gb.db.commit()
 
 
 # findings that change nothing in what was graded: reported, but not as something that failed
@@ -187,23 +105,23 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
     """Raises doctor.IsolationRefused (before anything is written) where the clean room would
     run without namespaces and `allow_weak` is not given. `isolation` forces a weaker mode than
     the machine's best (bench/isolation_bench.py compares them)."""
-    from .sandbox.session import Zygote
+    from .sandbox.session import ForkServer
 
     root = course.require_course(root)
     assignments = ([course.get(a) for a in assignment_ids] if assignment_ids
                    else course.available())
-    zygote = Zygote()       # first: its imports (numpy, scipy, ...) overlap nbgrader's below
+    fork_server = ForkServer()       # first: its imports (numpy, scipy, ...) overlap nbgrader's below
     try:
-        zygote.mode = isolation
-        if doctor.check({**zygote.probed, "mode": zygote.isolation}, allow_weak) == "weak":
+        fork_server.mode = isolation
+        if doctor.check({**fork_server.probed, "mode": fork_server.isolation}, allow_weak) == "weak":
             log("WARNING: grading with weak isolation (no namespaces): every result says so")
         outcomes, todo = _todo(root, assignments, students, force, bool(assignment_ids))
         if outcomes:
             log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
-        failures = _grade_all(root, assignments, todo, zygote, jobs or default_jobs(),
+        failures = _grade_all(root, assignments, todo, fork_server, jobs or default_jobs(),
                               budget, log, progress, outcomes)
     finally:
-        zygote.close()
+        fork_server.close()
     outcomes.sort(key=lambda o: (o.assignment, o.student))
     if failures:
         raise GradingFailed(f"{failures} submissions could not be graded", outcomes)
@@ -252,68 +170,81 @@ def _todo(root, assignments, students, force, explicit=True):
     return outcomes, todo
 
 
-def _grade_all(root, assignments, todo, zygote, jobs, budget, log, progress, outcomes):
+def _grade_all(root, assignments, todo, fork_server, jobs, budget, log, progress, outcomes):
     """Grade `todo` in parallel, storing each as it finishes; returns how many failed."""
     from threadpoolctl import threadpool_limits
 
-    from .cleanroom import Budget, Graded, Grader
+    from .cleanroom import Budget, Grader
     from .sandbox.gate import CoreGate
     budget = budget or Budget()
     gate = CoreGate(jobs)
-    failures = 0
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-        bar = tqdm(total=len(todo), unit="submission", desc="grading", leave=False)
     releases = {a.id: notebooks.load(root / "release" / a.id / a.notebook)
                 for a in {a.id: a for a, _, _ in todo}.values()}
 
     def grade(assignment, folder):
-        gate.acquire()
-        try:
+        with gate:
             started = time.perf_counter()
-            graded = Grader(assignment, releases[assignment.id], zygote, budget,
+            graded = Grader(assignment, releases[assignment.id], fork_server, budget,
                             course_root=root, gate=gate).grade(folder)
             return graded, time.perf_counter() - started
-        finally:
-            gate.release()
 
+    failures = 0
+    # twice as many in flight as compute: room for those that wait (a sleeping cell)
+    with _progress(len(todo), progress) as bar, threadpool_limits(1), \
+            ThreadPoolExecutor(max_workers=2 * jobs) as pool:
+        futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}
+        for future in as_completed(futures):
+            assignment, student, folder = futures[future]
+            outcome = _record(root, assignment, student, folder, future,
+                              releases[assignment.id], fork_server.isolation, log)
+            failures += outcome.status.startswith("error")
+            outcomes.append(outcome)
+            if bar:
+                bar.update(1)
+            else:
+                log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} "
+                    f"({outcome.status}{'; FLAGGED' if outcome.flags else ''})")
+    return failures
+
+
+@contextlib.contextmanager
+def _progress(total, shown):
+    bar = None
+    if shown and total:
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="submission", desc="grading", leave=False)
     try:
-        # twice as many in flight as compute: room for those that wait (a sleeping cell)
-        with threadpool_limits(1), ThreadPoolExecutor(max_workers=2 * jobs) as pool:
-            futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}
-            for future in as_completed(futures):
-                assignment, student, folder = futures[future]
-                manual = notebooks.manual_points(releases[assignment.id])
-                try:
-                    graded, seconds = future.result()
-                    outcome = outcome_of(assignment, student, graded, manual)
-                    outcome.seconds, outcome.own_seconds = seconds, graded.own_seconds
-                    outcome.fingerprint = fingerprint(folder)
-                    outcome.isolation = zygote.isolation
-                    store(root, assignment, student, folder, graded, outcome)
-                except Exception as error:      # the grader's fault: this submission only
-                    failures += 1
-                    log(f"{assignment.id} {student}: the grader failed, recorded as an error "
-                        f"(rerun to retry):\n{traceback.format_exc()}")
-                    outcome = failed_outcome(assignment, student, releases[assignment.id], error)
-                    outcome.isolation = zygote.isolation
-                    try:
-                        store(root, assignment, student, folder, Graded(None), outcome)
-                    except Exception:           # noqa: BLE001  (the record still says why)
-                        log(f"{assignment.id} {student}: not in the gradebook either")
-                outcome.graded_now = True
-                save(root, outcome)         # last: the record marks the submission done
-                outcomes.append(outcome)
-                if bar:
-                    bar.update(1)
-                else:
-                    log(f"{assignment.id} {student}: {outcome.total:g}/{outcome.max_total:g} "
-                        f"({outcome.status}{'; FLAGGED' if outcome.flags else ''})")
+        yield bar
     finally:
         if bar:
             bar.close()
-    return failures
+
+
+def _record(root, assignment, student, folder, future, release_nb, isolation, log) -> Outcome:
+    """A finished grading into the gradebook, autograded/ and the record (written last: it
+    marks the submission done). A failure of the grader costs this submission only: it is
+    recorded as an error, which the next run grades again."""
+    from .cleanroom import Graded
+    from .nbgrader_api import store
+    try:
+        graded, seconds = future.result()
+        outcome = outcome_of(assignment, student, graded, notebooks.manual_points(release_nb))
+        outcome.seconds, outcome.own_seconds = seconds, graded.own_seconds
+        outcome.fingerprint = fingerprint(folder)
+        outcome.isolation = isolation
+        store(root, assignment, student, folder, graded, outcome)
+    except Exception as error:      # the grader's fault: this submission only
+        log(f"{assignment.id} {student}: the grader failed, recorded as an error "
+            f"(rerun to retry):\n{traceback.format_exc()}")
+        outcome = failed_outcome(assignment, student, release_nb, error)
+        outcome.isolation = isolation
+        try:
+            store(root, assignment, student, folder, Graded(None), outcome)
+        except Exception:           # noqa: BLE001  (the record still says why)
+            log(f"{assignment.id} {student}: not in the gradebook either")
+    outcome.graded_now = True
+    save(root, outcome)
+    return outcome
 
 
 class GradingFailed(RuntimeError):
@@ -391,92 +322,3 @@ def run(args) -> int:
     if any(not o.status == "graded" for o in outcomes):
         code = 1            # a submission recorded as zero: its reason is in the summary
     return code
-
-
-WORTH_A_LOOK = 12
-
-
-def _cause(outcome: Outcome) -> str:
-    """The one line that says best why a submission is worth a look, or ''."""
-    if outcome.status != "graded":
-        return f"recorded as zero: {outcome.status.removeprefix('zero: ')}"
-    if outcome.flags:
-        return f"FLAG {outcome.flags[0]}"
-    if outcome.events:
-        return outcome.events[0]
-    return ""
-
-
-def summary(outcomes: list[Outcome], root, seconds: float, table_shown=False) -> str:
-    """What a class-sized run prints: per assignment the counts per outcome, then the
-    submissions worth a look (recorded as zero, flagged, something did not run), then where
-    the details are. The full matrix is behind --table."""
-    lines = []
-    for assignment in dict.fromkeys(o.assignment for o in outcomes):
-        rows = [o for o in outcomes if o.assignment == assignment]
-        maximum = max(o.max_total for o in rows)
-        now = sum(o.graded_now for o in rows)
-        counts = {"full marks": sum(o.status == "graded" and o.total >= o.max_total
-                                    for o in rows),
-                  "partial": sum(o.status == "graded" and 0 < o.total < o.max_total
-                                 for o in rows),
-                  "no point": sum(o.status == "graded" and o.total == 0 for o in rows),
-                  "recorded as zero": sum(o.status != "graded" for o in rows),
-                  "flagged": sum(bool(o.flags) for o in rows)}
-        mean = sum(o.total for o in rows) / len(rows)
-        lines.append(f"{assignment}: {len(rows)} submissions ({now} graded now, "
-                     f"{len(rows) - now} unchanged since the last run), mean {mean:.1f} / "
-                     f"{maximum:g}")
-        lines.append("  " + " | ".join(f"{k} {v}" for k, v in counts.items()))
-        weak = [o.student for o in rows if o.isolation == "weak"]
-        if weak:
-            lines.append(f"  WEAK ISOLATION: {len(weak)} graded without namespaces (explicit "
-                         f"opt-in): {', '.join(weak)}")
-    look = [(o, _cause(o)) for o in outcomes if _cause(o)]
-    if look:
-        lines.append("\nWorth a look:")
-        for o, cause in look[:WORTH_A_LOOK]:
-            lines.append(f"  {o.assignment} {o.student} ({o.total:g}/{o.max_total:g}): "
-                         f"{cause.splitlines()[0][:200]}")
-        if len(look) > WORTH_A_LOOK:
-            lines.append(f"  ... and {len(look) - WORTH_A_LOOK} more (see the class report)")
-    root = Path(root)
-    lines.append(f"\n{len(outcomes)} submissions in {seconds:.1f} s. Details: "
-                 f"`grader report` -> {root / 'reports'}/<assignment>.html; `grader feedback` "
-                 f"-> {root / 'feedback'}/<student>/; "
-                 + ("" if table_shown else "`grader autograde --table` for every check's score; ")
-                 + f"records in {root / 'autograded'}/<student>/<assignment>/{RESULTS_FILE}")
-    return "\n".join(lines)
-
-
-def table(outcomes: list[Outcome]) -> str:
-    """One block per assignment: a row per check, a column per student, then the totals."""
-    lines = []
-    for assignment in dict.fromkeys(o.assignment for o in outcomes):
-        rows = [o for o in outcomes if o.assignment == assignment]
-        checks = list(dict.fromkeys(k for o in rows for k in o.scores))
-        width = max([len(c) for c in checks] + [len("check"), len("TOTAL")])
-        cols = [max(len(o.student), 7) for o in rows]
-        lines.append(f"\n== {assignment} ==")
-        lines.append("check".ljust(width) + "".join(f"  {o.student:>{w}}" for o, w in zip(rows, cols)))
-        for check in checks:
-            cells = []
-            for o, w in zip(rows, cols):
-                score, maximum = o.scores.get(check, (0.0, 0.0))
-                cells.append(f"  {f'{score:g}/{maximum:g}':>{w}}")
-            lines.append(check.ljust(width) + "".join(cells))
-        lines.append("TOTAL".ljust(width) + "".join(
-            f"  {f'{o.total:g}/{o.max_total:g}':>{w}}" for o, w in zip(rows, cols)))
-        for o in rows:
-            if o.status != "graded":
-                lines.append(f"  {o.student}: {o.status}")
-            for event in o.events[:3]:
-                lines.append(f"  {o.student}: {event[:300]}")
-            for flag in o.flags:
-                lines.append(f"  {o.student}: FLAG {flag[:300]}")
-            failed = list(o.messages.items())
-            for check, message in failed[:6]:
-                lines.append(f"  {o.student} / {check}: {message.splitlines()[0][:300]}")
-            if len(failed) > 6:
-                lines.append(f"  {o.student}: ... and {len(failed) - 6} more failed checks")
-    return "\n".join(lines)

@@ -18,6 +18,7 @@ from . import autograde as grading
 from . import course, doctor, notebooks, release, samples, stubs
 from .nncheck import cells
 from .nncheck.cells import points_text
+from .summary import table
 
 SAMPLES = ("correct", "buggy", "syntax_error", "missing_notebook", "untouched_release")
 TIMESTAMP = "2026-11-23 12:00:00.000000 UTC"
@@ -103,7 +104,7 @@ def grade_demo_class(root: Path, log=print, allow_weak=False):
         for kind in SAMPLES:
             build_sample(kind, assignment, bundle, root / "submitted" / kind / assignment.id)
     outcomes = grading.autograde(root, log=log, allow_weak=allow_weak)
-    log(grading.table(outcomes))
+    log(table(outcomes))
     wrong = [o for o in outcomes
              if abs(o.total - expected_score(o.student, course.get(o.assignment))) > 1e-9]
     for o in wrong:

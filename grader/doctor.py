@@ -34,12 +34,12 @@ def refusal(probed: dict) -> str:
 
 def probe() -> dict:
     """What a fork server started now finds (without its imports: a fraction of a second)."""
-    from .sandbox.session import Zygote
-    zygote = Zygote(preload=False)
+    from .sandbox.session import ForkServer
+    fork_server = ForkServer(preload=False)
     try:
-        return zygote.probed
+        return fork_server.probed
     finally:
-        zygote.close()
+        fork_server.close()
 
 
 def check(probed: dict, allow_weak: bool) -> str:

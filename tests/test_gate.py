@@ -6,7 +6,7 @@ import threading
 import time
 
 from grader.sandbox.gate import CoreGate, Watcher, cpu_seconds, run_delay
-from grader.sandbox.session import Session, Zygote, hidden_paths
+from grader.sandbox.session import ForkServer, Session, hidden_paths
 
 
 def _take_in_thread(gate, order, name, **kwargs):
@@ -80,10 +80,10 @@ def test_a_computing_worker_keeps_its_core():
 
 
 def test_a_session_lends_while_a_cell_sleeps_and_holds_the_core_again_after(tmp_path):
-    zygote, gate = Zygote(), CoreGate(1)
+    fork_server, gate = ForkServer(), CoreGate(1)
     gate.acquire()
     (tmp_path / "layers.py").write_text("")
-    session = Session(zygote, tmp_path, hide=hidden_paths(), timeout=20, gate=gate)
+    session = Session(fork_server, tmp_path, hide=hidden_paths(), timeout=20, gate=gate)
     try:
         session.request("run_cell", source="import time\ntime.sleep(2)")
         assert gate.lent == 1
@@ -93,7 +93,7 @@ def test_a_session_lends_while_a_cell_sleeps_and_holds_the_core_again_after(tmp_
         assert gate.lent == 1                     # a computing cell lends nothing
     finally:
         session.close()
-        zygote.close()
+        fork_server.close()
     assert cpu_seconds(session.pid) is None       # gone: nothing to read
 
 
@@ -141,7 +141,7 @@ def test_an_unreleased_assignment_is_refused_and_the_fork_server_it_started_exit
     from grader.sandbox import session
 
     started = []
-    original = session.Zygote.__init__
+    original = session.ForkServer.__init__
 
     def spy(self):
         original(self)
@@ -150,11 +150,11 @@ def test_an_unreleased_assignment_is_refused_and_the_fork_server_it_started_exit
     from grader.nbgrader_api import gradebook
     with gradebook(tmp_path):
         pass                        # a course, in which nothing is released
-    session.Zygote.__init__ = spy
+    session.ForkServer.__init__ = spy
     try:
         with pytest.raises(SystemExit, match="has not been released"):
             autograde.autograde(tmp_path, ["a3_neural_network"], progress=False,
                                 log=lambda *a: None)
     finally:
-        session.Zygote.__init__ = original
+        session.ForkServer.__init__ = original
     assert len(started) == 1 and started[0].process.wait(timeout=10) is not None

@@ -3,13 +3,11 @@
 One session fixture releases the assignments into a course directory, builds every case's
 submission under submitted/<case>/<assignment>/ and runs grader.autograde.autograde once over
 all of them with a tight Budget and two jobs. Then, per case: the exact total and the reason.
-Across the corpus: nothing inflates above the honest sample, the batch stays within its bound,
-no student process outlives it, student output stays out of the grader's stderr, and the
-secrets stay invisible. Separately: a batch killed with SIGKILL resumes without grading
-anything twice, and the budget bounds a submission whose cells are slow.
-
-A grader bug that makes an assertion fail today is a strict xfail naming the bug
-(cases.BUGS): when the bug is fixed, the test reports XPASS as a failure until the mark goes.
+Across the corpus: every honest classmate gets full marks and a gradebook row, nothing inflates
+above the honest sample, no submission costs more than its budget, no student process outlives
+the batch, student output stays out of the grader's stderr, the secrets stay invisible, and no
+student HTML runs in formgrader. Separately: a batch killed with SIGKILL resumes without
+grading anything twice, and the budget bounds a submission whose cells are slow.
 """
 from __future__ import annotations
 
@@ -33,7 +31,7 @@ from grader import autograde as grading, course, notebooks, records, release, st
 from grader.cleanroom import Budget
 from grader.nbgrader_api import gradebook
 from tests.hostile.build import Submission, build_base
-from tests.hostile.cases import (A1, A2, A3, BUGS, BY_NAME, CASES, budget_for_tests, build_case,
+from tests.hostile.cases import (A1, A2, A3, BY_NAME, CASES, budget_for_tests, build_case,
                                  full, notebook_text, outcome_text)
 from tests.hostile.leftovers import _read, clean, kill, stray_processes
 from tests.test_report import chromium, needs_chromium
@@ -128,18 +126,6 @@ def corpus():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def known_bug(name):
-    """A strict xfail for an assertion that grader bug `name` makes fail (and only for that:
-    any other exception is an error)."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError,
-                             reason=f"grader bug {name}: {BUGS[name]}")
-
-
-def _xfail_if(case, what):
-    bug = case.bugs.get(what)
-    return pytest.param(case, id=case.name, marks=[known_bug(bug)] if bug else [])
-
-
 def _graded(corpus, case):
     if case.name not in SELECTED:
         pytest.skip(f"{case.name} is not in HOSTILE_CASES")
@@ -151,7 +137,7 @@ def _graded(corpus, case):
 # ---------------------------------------------------------------------------------------------
 # per case
 
-@pytest.mark.parametrize("case", [_xfail_if(c, "score") for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_score(corpus, case):
     outcome = _graded(corpus, case)
     assert outcome.max_total == full(case.assignment), "the points on offer were changed"
@@ -160,7 +146,7 @@ def test_score(corpus, case):
         f"lost: {sorted(outcome.messages)}; events: {outcome.events[:4]}")
 
 
-@pytest.mark.parametrize("case", [_xfail_if(c, "reason") for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
 def test_reason(corpus, case):
     outcome = _graded(corpus, case)
     if case.reason:
@@ -173,7 +159,7 @@ def test_reason(corpus, case):
         assert case.shows in text, f"{case.name}: {case.shows!r} not in the notebook's outputs"
 
 
-@pytest.mark.parametrize("case", [_xfail_if(c, "verify") for c in CASES if c.verify])
+@pytest.mark.parametrize("case", [c for c in CASES if c.verify], ids=lambda case: case.name)
 def test_side_effects(corpus, case):
     outcome = _graded(corpus, case)
     problems = case.verify(corpus.root, outcome, notebook_text(corpus.root, case))
@@ -265,8 +251,6 @@ def test_secrets_are_invisible_to_student_code(corpus):
     assert not probe.verify(corpus.root, corpus.outcomes[probe.name], text)
     secret = stubs.secret_lines((course.SOURCE_LAYERS / "layers.py").read_text())
     for case in CASES:
-        if case.bugs.get("score") in ("course_readable", "symlinks_followed"):
-            continue        # these read the reference or a classmate's copy: their own tests
         student_text = notebook_text(corpus.root, case) + "\n".join(
             corpus.outcomes[case.name].messages.values())
         own = _submitted_text(corpus.root, case)    # a traceback may quote the student's code

@@ -86,15 +86,15 @@ def test_weak_isolation_as_root_refuses_secrets_a_workers_uid_could_read(tmp_pat
     a hidden folder it could read stops the worker from starting, with what to do."""
     import tempfile
 
-    from grader.sandbox.session import IsolationError, Session, Zygote
+    from grader.sandbox.session import ForkServer, IsolationError, Session
     secret = Path(tempfile.mkdtemp(prefix="hidden-", dir="/tmp"))   # /tmp: others may enter
     secret.chmod(0o755)
     (tmp_path / "sub").mkdir()
-    zygote = Zygote(preload=False)
-    zygote.mode = "weak"
+    fork_server = ForkServer(preload=False)
+    fork_server.mode = "weak"
     try:
         with pytest.raises(IsolationError, match="can read .*hidden.*chmod -R go-rwx"):
-            Session(zygote, tmp_path / "sub", hide=[str(secret)])
+            Session(fork_server, tmp_path / "sub", hide=[str(secret)])
     finally:
-        zygote.close()
+        fork_server.close()
         secret.rmdir()

@@ -379,14 +379,14 @@ def test_a_failing_layer_check_locates_the_entry_and_gives_a_reproduction(verdic
 # the checks call into it (arrays reach it as copies: an in-place write is seen only there).
 
 @pytest.fixture(scope="module")
-def zygote():
-    from grader.sandbox.session import Zygote
-    server = Zygote()
+def fork_server():
+    from grader.sandbox.session import ForkServer
+    server = ForkServer()
     yield server
     server.close()
 
 
-def clean_room(zygote, tmp_path, mutant=None):
+def clean_room(fork_server, tmp_path, mutant=None):
     """A worker holding the mutant's layers.py, with the notebook's code cells run."""
     import textwrap
 
@@ -395,7 +395,7 @@ def clean_room(zygote, tmp_path, mutant=None):
     source = (course.SOURCE_LAYERS / "layers.py").read_text()
     bodies = {k: textwrap.dedent(v) for k, v in (mutant.bodies if mutant else {}).items()}
     (tmp_path / "layers.py").write_text(stubs.fill(source, bodies, filename="layers.py"))
-    session = Session(zygote, tmp_path, hide=hidden_paths(), timeout=30)
+    session = Session(fork_server, tmp_path, hide=hidden_paths(), timeout=30)
     cells = ["import numpy as np\nfrom layers import *"]
     for grade_id, cell in CELLS.items():
         for old, new in (mutant.notebook if mutant else {}).get(grade_id, ()):
@@ -413,9 +413,9 @@ def clean_room(zygote, tmp_path, mutant=None):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MUTANTS))
-def test_mutant_loses_the_same_checks_in_the_clean_room(name, zygote, tmp_path):
+def test_mutant_loses_the_same_checks_in_the_clean_room(name, fork_server, tmp_path):
     mutant = MUTANTS[name]
-    session = clean_room(zygote, tmp_path, mutant)
+    session = clean_room(fork_server, tmp_path, mutant)
     try:
         ids = [c for c in a3.CHECKS if c != "training" or mutant.trains]
         ns = session.namespace()
@@ -430,17 +430,17 @@ def test_mutant_loses_the_same_checks_in_the_clean_room(name, zygote, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_hidden_crash_is_located_for_the_student_without_its_inputs(zygote, tmp_path):
+def test_a_hidden_crash_is_located_for_the_student_without_its_inputs(fork_server, tmp_path):
     """The hidden test fails in student code on an input the public check does not use: the
     student is told where their code raised (file, line, function), not the exception's text,
     which may quote the hidden input; never a library's file."""
-    from grader.cleanroom import hidden_only
+    from grader.cleanroom.decide import hidden_only
     mutant = MUTANTS["compute_loss_grad_squeezes_one_row"]
-    session = clean_room(zygote, tmp_path, mutant)
+    session = clean_room(fork_server, tmp_path, mutant)
     try:
         result = hidden.evaluate("compute_loss_grad", session.namespace())
         (tmp_path / "cb").mkdir()
-        callback = clean_room(zygote, tmp_path / "cb", MUTANTS["callback_accuracy_score_on_one_hot"])
+        callback = clean_room(fork_server, tmp_path / "cb", MUTANTS["callback_accuracy_score_on_one_hot"])
         try:
             crash = hidden.evaluate("callback", callback.namespace())
         finally:
@@ -618,8 +618,8 @@ def test_correct_code_in_other_styles_passes_every_check():
 
 
 @pytest.mark.slow
-def test_correct_code_in_other_styles_passes_in_the_clean_room(zygote, tmp_path):
-    session = clean_room(zygote, tmp_path, Mutant(OTHER_STYLES, set(), "",
+def test_correct_code_in_other_styles_passes_in_the_clean_room(fork_server, tmp_path):
+    session = clean_room(fork_server, tmp_path, Mutant(OTHER_STYLES, set(), "",
                                                   notebook={"callback_solution": OTHER_CALLBACK}))
     try:
         failing = {c: r.message for c in a3.CHECKS

@@ -4,14 +4,13 @@ import os
 import socket
 import subprocess
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
 from grader.sandbox import protocol
 from grader.sandbox.endpoint import Died, Endpoint, RemoteError, Timeout
-from grader.sandbox.session import Session, Zygote, hidden_paths
+from grader.sandbox.session import ForkServer, Session, hidden_paths
 
 
 def _namespaces():
@@ -123,15 +122,15 @@ def test_guarded_side_returns_values_and_bound_methods_only():
 
 
 @pytest.fixture(scope="module")
-def zygote():
-    z = Zygote()
+def fork_server():
+    z = ForkServer()
     yield z
     z.close()
 
 
-def _session(zygote, tmp_path, code="", timeout=10, leash=None):
+def _session(fork_server, tmp_path, code="", timeout=10, leash=None):
     (tmp_path / "layers.py").write_text(textwrap.dedent(code))
-    return Session(zygote, tmp_path, hide=hidden_paths(), timeout=timeout, leash=leash)
+    return Session(fork_server, tmp_path, hide=hidden_paths(), timeout=timeout, leash=leash)
 
 
 def _run(session, source):
@@ -140,9 +139,8 @@ def _run(session, source):
 
 
 @NAMESPACES
-def test_worker_sees_no_secret_and_no_network(zygote, tmp_path):
-    session = _session(zygote, tmp_path)
-    try:
+def test_worker_sees_no_secret_and_no_network(fork_server, tmp_path):
+    with _session(fork_server, tmp_path) as session:
         out = _run(session, f"""
             import os, sys, socket
             print("modules", [m for m in sys.modules if m.startswith(("source_layers", "grader.hidden"))])
@@ -153,16 +151,13 @@ def test_worker_sees_no_secret_and_no_network(zygote, tmp_path):
             except Exception as e:
                 print("network", type(e).__name__)
         """)
-    finally:
-        session.close()
     assert "modules []" in out and "reference []" in out
     assert "uid 0" not in out and "network PermissionError" in out
 
 
 @NAMESPACES
-def test_worker_cannot_fork_or_write_outside_its_copy(zygote, tmp_path):
-    session = _session(zygote, tmp_path)
-    try:
+def test_worker_cannot_fork_or_write_outside_its_copy(fork_server, tmp_path):
+    with _session(fork_server, tmp_path) as session:
         out = _run(session, """
             import os, subprocess
             for attempt in (lambda: os.fork(), lambda: subprocess.run(["true"]),
@@ -174,15 +169,12 @@ def test_worker_cannot_fork_or_write_outside_its_copy(zygote, tmp_path):
                 except Exception as e:
                     print("refused", type(e).__name__)
         """)
-    finally:
-        session.close()
     assert out.count("refused PermissionError") == 3 and out.count("allowed") == 1
     assert not os.path.exists("/tmp/escaped.txt")
 
 
-def test_autoreload_reloads_the_submission_and_skips_the_installed_libraries(zygote, tmp_path):
-    session = _session(zygote, tmp_path, "def answer():\n    return 1\n")
-    try:
+def test_autoreload_reloads_the_submission_and_skips_the_installed_libraries(fork_server, tmp_path):
+    with _session(fork_server, tmp_path, "def answer():\n    return 1\n") as session:
         _run(session, """
             %load_ext autoreload
             %autoreload 2
@@ -201,14 +193,12 @@ def test_autoreload_reloads_the_submission_and_skips_the_installed_libraries(zyg
             print(sorted(m for m in ("numpy", "scipy.optimize", "layers")
                          if m in reloader.skip_modules))
         """)
-    finally:
-        session.close()
     assert (before.strip(), after.strip()) == ("1", "2")
     assert skipped.strip() == "['numpy', 'scipy.optimize']"
 
 
-def test_a_loop_is_interrupted_where_it_runs_and_the_worker_goes_on(zygote, tmp_path):
-    session = _session(zygote, tmp_path, """
+def test_a_loop_is_interrupted_where_it_runs_and_the_worker_goes_on(fork_server, tmp_path):
+    with _session(fork_server, tmp_path, """
         import time
         def spin(n=None):
             while True:
@@ -218,8 +208,7 @@ def test_a_loop_is_interrupted_where_it_runs_and_the_worker_goes_on(zygote, tmp_
             time.sleep(60)
         def twice():
             return spin(2) + spin(3)
-    """, timeout=2, leash=1)
-    try:
+    """, timeout=2, leash=1) as session:
         session.request("import", name="layers")
         session.request("run_cell", source="from layers import spin, nap, twice")
         namespace = session.namespace()
@@ -235,17 +224,14 @@ def test_a_loop_is_interrupted_where_it_runs_and_the_worker_goes_on(zygote, tmp_
         assert caught.value.type_name == "TimeLimitExceeded" and session.interrupts == 1
         with pytest.raises(Timeout, match="in nap"):    # a sleep is interrupted too
             namespace["nap"]()
-        cell = session.request("run_cell", source="x = 1\nwhile True:\n    x += 1", timeout=1)
-        assert False, cell
-    except Timeout as cell_stopped:                    # a cell: outputs and error come along
-        assert cell_stopped.alive and cell_stopped.value["error"] == "TimeLimitExceeded"
+        with pytest.raises(Timeout) as cell:            # a cell: outputs and error come along
+            session.request("run_cell", source="x = 1\nwhile True:\n    x += 1", timeout=1)
+        assert cell.value.alive and cell.value.value["error"] == "TimeLimitExceeded"
         assert session.request("run_cell", source="print(x > 1)")["outputs"][0]["text"] == "True\n"
-    finally:
-        session.close()
 
 
-def test_code_that_swallows_the_interrupt_is_killed(zygote, tmp_path):
-    session = _session(zygote, tmp_path, """
+def test_code_that_swallows_the_interrupt_is_killed(fork_server, tmp_path):
+    with _session(fork_server, tmp_path, """
         def stubborn():
             while True:
                 try:
@@ -253,8 +239,7 @@ def test_code_that_swallows_the_interrupt_is_killed(zygote, tmp_path):
                         pass
                 except BaseException:
                     pass
-    """, timeout=1)
-    try:
+    """, timeout=1) as session:
         session.request("import", name="layers")
         session.request("run_cell", source="from layers import stubborn")
         namespace = session.namespace()
@@ -263,8 +248,6 @@ def test_code_that_swallows_the_interrupt_is_killed(zygote, tmp_path):
             namespace["stubborn"]()
         assert not caught.value.alive and not session.alive and session.interrupts == 1
         assert session.clock.now() - started < 1 + session.endpoint.grace + 1
-    finally:
-        session.close()
 
 
 FORGE = """
@@ -283,22 +266,19 @@ def forged(frame_value):
 """
 
 
-def test_a_forged_reply_costs_the_worker_not_the_grader(zygote, tmp_path):
+def test_a_forged_reply_costs_the_worker_not_the_grader(fork_server, tmp_path):
     """Student code writes a reply frame to its socket while it is being called: the grader
     takes only the reply to the request it sent, stops the worker, and says why."""
-    session = _session(zygote, tmp_path, FORGE)
-    try:
+    with _session(fork_server, tmp_path, FORGE) as session:
         session.request("import", name="layers")
         session.request("run_cell", source="from layers import forged")
         with pytest.raises(Died, match="reply to a request it was not asked"):
             session.namespace()["forged"]("a forged answer")
         assert not session.alive
-    finally:
-        session.close()
 
 
 def test_a_function_that_blocks_the_interrupt_is_killed_and_leashed_in_the_next_worker(
-        zygote, tmp_path):
+        fork_server, tmp_path):
     """It ignores SIGUSR1 and blocks SIGALRM while it loops: the first call costs its time limit
     and the grace, and is killed; from then on, in a new worker too, a call of it gets the
     leash and is killed when the leash runs out, without waiting for an interrupt."""
@@ -316,8 +296,8 @@ def test_a_function_that_blocks_the_interrupt_is_killed_and_leashed_in_the_next_
     hung = Leash(1.0)
     limits = []
     for attempt in range(2):
-        session = Session(zygote, tmp_path, hide=hidden_paths(), timeout=3, leash=1, hung=hung)
-        try:
+        with Session(fork_server, tmp_path, hide=hidden_paths(), timeout=3, leash=1,
+                     hung=hung) as session:
             session.request("import", name="layers")
             session.request("run_cell", source="from layers import stubborn, fine")
             namespace = session.namespace()
@@ -327,37 +307,29 @@ def test_a_function_that_blocks_the_interrupt_is_killed_and_leashed_in_the_next_
                 namespace["stubborn"]()
             assert not caught.value.alive and not session.alive
             limits.append((caught.value.seconds, session.interrupts - interrupts))
-        finally:
-            session.close()
     assert limits == [(3, 1), (1.0, 0)]      # the second: the leash, and no interrupt tried
     assert hung.names == {"stubborn": False}
 
 
-def test_a_crash_names_its_signal(zygote, tmp_path):
-    session = _session(zygote, tmp_path, "import os\ndef abort():\n    os.abort()\n")
-    try:
+def test_a_crash_names_its_signal(fork_server, tmp_path):
+    with _session(fork_server, tmp_path, "import os\ndef abort():\n    os.abort()\n") as session:
         session.request("import", name="layers")
         session.request("run_cell", source="from layers import abort")
         with pytest.raises(Died, match="SIGABRT.*gradient"):
             session.namespace()["abort"]()
-    finally:
-        session.close()
 
 
-def test_student_exceptions_arrive_with_type_and_place(zygote, tmp_path):
-    session = _session(zygote, tmp_path, "def bad():\n    raise ValueError('nope')\n")
-    try:
+def test_student_exceptions_arrive_with_type_and_place(fork_server, tmp_path):
+    with _session(fork_server, tmp_path, "def bad():\n    raise ValueError('nope')\n") as session:
         session.request("import", name="layers")
         session.request("run_cell", source="from layers import bad")
         with pytest.raises(RemoteError) as caught:
             session.namespace()["bad"]()
         assert caught.value.type_name == "ValueError" and "layers.py" in caught.value.where
-    finally:
-        session.close()
 
 
 @NAMESPACES
-def test_another_copy_of_the_course_elsewhere_is_invisible(zygote, tmp_path):
+def test_another_copy_of_the_course_elsewhere_is_invisible(fork_server, tmp_path):
     """Only the system, the Python installation, the repository and the worker's copy are
     visible: a second checkout (here in the grader's home) or anyone's files cannot be read."""
     import shutil
@@ -366,31 +338,30 @@ def test_another_copy_of_the_course_elsewhere_is_invisible(zygote, tmp_path):
     os.makedirs(f"{copy}/source_layers", exist_ok=True)
     with open(f"{copy}/source_layers/layers.py", "w") as f:
         f.write("SECRET = 1\n")
-    session = _session(zygote, tmp_path)
     try:
-        out = _run(session, f"""
-            import glob
-            print("found", glob.glob({copy!r} + "/**/layers.py", recursive=True)
-                  + glob.glob("/srv/**/layers.py", recursive=True)
-                  + glob.glob("/work/**/source_layers/*.py", recursive=True)
-                  + glob.glob("/root/**/*.py", recursive=False))
-            import numpy, IPython.core.oinspect    # what it needs is still there
-            print("imports ok")
-        """)
+        with _session(fork_server, tmp_path) as session:
+            out = _run(session, f"""
+                import glob
+                print("found", glob.glob({copy!r} + "/**/layers.py", recursive=True)
+                      + glob.glob("/srv/**/layers.py", recursive=True)
+                      + glob.glob("/work/**/source_layers/*.py", recursive=True)
+                      + glob.glob("/root/**/*.py", recursive=False))
+                import numpy, IPython.core.oinspect    # what it needs is still there
+                print("imports ok")
+            """)
     finally:
-        session.close()
         shutil.rmtree(copy, ignore_errors=True)
     assert "found []" in out and "imports ok" in out, out
 
 
 @NAMESPACES
-def test_workers_see_no_other_process_and_no_capability(zygote, tmp_path):
+def test_workers_see_no_other_process_and_no_capability(fork_server, tmp_path):
     """Each worker is PID 2 of a PID namespace of its own: another worker, the grader and the
     instructor's processes (and their command lines) are out of its sight and reach."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first, second = _session(zygote, tmp_path / "a"), _session(zygote, tmp_path / "b")
-    try:
+    with _session(fork_server, tmp_path / "a") as first, \
+            _session(fork_server, tmp_path / "b") as second:
         out = [_run(session, """
             import os
             print("pids", sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), os.getpid())
@@ -398,9 +369,6 @@ def test_workers_see_no_other_process_and_no_capability(zygote, tmp_path):
                    if line.startswith(("CapEff", "CapPrm", "NoNewPrivs"))])
         """) for session in (first, second)]
         pids = (first.pid, second.pid)
-    finally:
-        first.close()
-        second.close()
     for text in out:
         assert "pids [1, 2] 2" in text, text
         assert "['0000000000000000', '0000000000000000', '1']" in text, text
@@ -408,11 +376,10 @@ def test_workers_see_no_other_process_and_no_capability(zygote, tmp_path):
 
 
 @NAMESPACES
-def test_scratch_space_is_private_and_bounded_and_the_repository_read_only(zygote, tmp_path):
+def test_scratch_space_is_private_and_bounded_and_the_repository_read_only(fork_server, tmp_path):
     from grader import course
     from grader.sandbox.confine import DEFAULT_LIMITS
-    session = _session(zygote, tmp_path)
-    try:
+    with _session(fork_server, tmp_path) as session:
         out = _run(session, f"""
             import os
             block = b"x" * (8 << 20)
@@ -430,8 +397,6 @@ def test_scratch_space_is_private_and_bounded_and_the_repository_read_only(zygot
             print("repository writable", os.access({str(course.ROOT)!r}, os.W_OK))
             print("run", os.listdir("/run"), "tmp", len(os.listdir("/tmp")))
         """)
-    finally:
-        session.close()
     assert "stopped No space left on device" in out, out
     written = int(out.split("written MiB ")[1].split()[0])
     assert written <= DEFAULT_LIMITS["scratch"] >> 20

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from grader import autograde, cleanroom, course, export, feedback, records, report
+from grader import course, export, feedback, records, report, summary
+from grader.cleanroom import syntax
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +51,8 @@ def test_student_and_instructor_pages_and_the_cli_lead_with_the_syntax_error(gra
     html = report.render(a, recs, feedback.tasks(a))
     assert NOT_DEFINED not in html and "SyntaxError" in html
 
-    summary = autograde.summary([records.Outcome.from_record(r) for r in recs], root, 1.0)
-    line = next(s for s in summary.splitlines() if " syntax_error " in s)
+    printed = summary.summary([records.Outcome.from_record(r) for r in recs], root, 1.0)
+    line = next(s for s in printed.splitlines() if " syntax_error " in s)
     assert "SyntaxError" in line and "(line " in line
 
     results = export.gradescope_results(record, feedback.tasks(a))
@@ -63,9 +64,9 @@ def test_parsing_names_what_code_defines_and_runs_nothing(tmp_path):
     marker = tmp_path / "ran"
     source = (f"import os as o\nfrom x import y\nA = B = 1\nclass C: pass\n"
               f"def f():\n    open({str(marker)!r}, 'w')\n%load_ext autoreload\n")
-    assert cleanroom.defined_names(source) == {"o", "y", "A", "B", "C", "f"}
-    assert cleanroom.syntax_error(source) is None
-    assert cleanroom.syntax_error("def f(:\n    pass") .startswith("SyntaxError: ")
-    assert "(line 2)" in cleanroom.syntax_error("x = 1\nprint('a'")
-    assert cleanroom.syntax_error("x = 1\n  y = 2", "m.py").startswith("IndentationError")
+    assert syntax.defined_names(source) == {"o", "y", "A", "B", "C", "f"}
+    assert syntax.syntax_error(source) is None
+    assert syntax.syntax_error("def f(:\n    pass") .startswith("SyntaxError: ")
+    assert "(line 2)" in syntax.syntax_error("x = 1\nprint('a'")
+    assert syntax.syntax_error("x = 1\n  y = 2", "m.py").startswith("IndentationError")
     assert not marker.exists()

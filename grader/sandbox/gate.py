@@ -40,15 +40,18 @@ def run_delay(pid: int | str = "self") -> float | None:
 
 
 class Clock:
-    """A submission's own time: wall-clock time minus what its workers waited for a core and
-    what its grading thread waited for a core token. Every time limit is measured on it, so
-    that a loop is stopped at the same point of its work whether the machine is idle or busy
-    (a sleep counts: it is the student's code waiting for itself)."""
+    """A submission's own time: wall-clock time minus what its workers and its grading thread
+    (the one that made the clock) waited for a core, and what that thread waited for a core
+    token. Every time limit is measured on it, so that a loop is stopped at the same point of
+    its work whether the machine is idle or busy (a sleep counts: it is the student's code
+    waiting for itself)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._excluded = 0.0
         self._watched = {}              # worker pid -> its run-queue delay when first watched
+        self._thread = f"self/task/{threading.get_native_id()}"
+        self._thread_start = run_delay(self._thread) or 0.0
 
     def watch(self, pid: int):
         delay = run_delay(pid)
@@ -72,6 +75,8 @@ class Clock:
         for pid, start in watched:
             delay = run_delay(pid)
             excluded += (delay - start) if delay is not None else 0.0
+        own = run_delay(self._thread)
+        excluded += (own - self._thread_start) if own is not None else 0.0
         return time.monotonic() - excluded
 
     def excluding(self, wait):
@@ -106,6 +111,13 @@ class CoreGate:
             (self._waiting.appendleft if first else self._waiting.append)(turn)
         turn.acquire()                  # release() hands its token over directly
         return True
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
     def release(self, lending=False):
         with self._lock:

@@ -102,9 +102,10 @@ class IsolationError(RuntimeError):
     """The clean room cannot be set up as asked."""
 
 
-class Zygote:
-    """One fork server per grading run; thread-safe. `isolation` is the strongest mode this
-    machine allows (grader.sandbox.confine), found by spawning a worker in each."""
+class ForkServer:
+    """The grader's handle on the fork server (the zygote process, grader/sandbox/zygote.py):
+    one per grading run; thread-safe. `isolation` is the strongest mode this machine allows
+    (grader.sandbox.confine), found by spawning a worker in each."""
 
     def __init__(self, preload=True):
         sweep_workdirs()
@@ -185,12 +186,12 @@ class Zygote:
 class Session:
     """One confined worker with a private copy of one submission."""
 
-    def __init__(self, zygote: Zygote, submission: Path, hide=(), limits=None, timeout=10.0,
-                 restore=None, leash=None, gate=None, hung=None, clock=None):
+    def __init__(self, fork_server: ForkServer, submission: Path, hide=(), limits=None,
+                 timeout=10.0, restore=None, leash=None, gate=None, hung=None, clock=None):
         """`leash`: seconds a function that hung gets per later call; `hung`: the submission's
         endpoint.Leash, shared with the workers it had before this one; `clock`: its
         gate.Clock, on which every time limit is measured."""
-        self.zygote = zygote
+        self.fork_server = fork_server
         self.source = submission
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
         self.ignored = []           # what is never run: compiled code, special files
@@ -211,7 +212,7 @@ class Session:
                 self.transcoded.append(name)
         os.chmod(self.workdir, 0o700)
         try:
-            sock, self.pid = zygote.spawn(self.workdir, hide, limits, leash)
+            sock, self.pid = fork_server.spawn(self.workdir, hide, limits, leash)
         except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
@@ -246,6 +247,12 @@ class Session:
                          sorted(skipped) if n != ".ipynb_checkpoints"]
         return skipped
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     @property
     def alive(self):
         return self.death is None
@@ -254,7 +261,7 @@ class Session:
         """How the worker ended; `why`: the grader stopped it for that (a malformed message)."""
         if self.death is None:
             self.clock.forget(self.pid)
-            status = self.zygote.reap(self.pid, kill=True)
+            status = self.fork_server.reap(self.pid, kill=True)
             if why:
                 self.death = f"{why}; it was stopped"
             elif status.get("signal"):
@@ -280,7 +287,7 @@ class Session:
     def kill(self):
         if self.death is None:
             self.clock.forget(self.pid)
-            self.zygote.reap(self.pid, kill=True)
+            self.fork_server.reap(self.pid, kill=True)
             self.death = "was not run: the process had been stopped after a timeout"
 
     def request(self, op, timeout=None, **fields):
@@ -298,7 +305,7 @@ class Session:
             except (Timeout, Died, OSError):
                 pass
             self.clock.forget(self.pid)
-            self.zygote.reap(self.pid, kill=True)
+            self.fork_server.reap(self.pid, kill=True)
             self.death = "closed"
         self.endpoint.sock.close()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -12,15 +12,13 @@ three principles:
 
 ``reason`` must appear in what the grader reports (status, events, flags, messages); ``shows``
 in the outputs of the autograded notebook. ``verify(root, outcome, notebook_text)`` returns
-further problems (empty: fine). ``bugs`` maps "score", "reason" or "verify" to a known grader
-bug (BUGS) that makes that assertion fail today: tests/test_hostile.py marks it a strict xfail,
-so fixing the bug makes the test fail until the mark is removed.
+further problems (empty: fine). Each case names the property it protects (PROTECTS).
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -85,23 +83,9 @@ class Case:
     reason: str | None = None                   # in status / events / flags / messages
     shows: str | None = None                    # in the autograded notebook's outputs
     verify: Callable | None = None              # (root, outcome, notebook text) -> [problems]
-    bugs: dict = field(default_factory=dict)    # "score" / "reason" / "verify" -> BUGS key
 
     def __post_init__(self):
         assert self.reason or self.shows, self.name
-        assert set(self.bugs) <= {"score", "reason", "verify"}, self.name
-        assert set(self.bugs.values()) <= set(BUGS), self.name
-
-
-#: Grader weaknesses still open (file: what happens), each reproduced by the cases that name it
-#: and asserted as a strict xfail. Fixed ones were removed with their xfail: course dir readable,
-#: links followed, accuracy through the student's forward, worker stderr inherited, crash
-#: reasons hidden from students, reload ignoring the deadline, leftovers outliving the batch,
-#: an import crash losing the setup cell, import errors unnamed, links dropped without a stand-in,
-#: processes started through primitives without an audit event, writes into shared folders,
-#: local checks in two threads swapping sys.stdout, a hang in a layer paid again by every check.
-BUGS = {
-}
 
 
 def outcome_text(outcome) -> str:
@@ -829,10 +813,10 @@ def huge_code_cell(sub):
 
 
 def many_cells(sub):
-    """5,000 added cells: bounded by the budget, and the work before them still counts."""
+    """2,000 added cells: bounded by the budget, and the work before them still counts."""
     nb = sub.load()
     nb["cells"] += [{"cell_type": "code", "execution_count": None, "metadata": {},
-                     "outputs": [], "source": f"a_{i} = {i}"} for i in range(5000)]
+                     "outputs": [], "source": f"a_{i} = {i}"} for i in range(2000)]
     sub.save(nb)
 
 
@@ -1406,7 +1390,7 @@ CASES += [
          reason="exceed the 1,000,000 a cell may hold",
          verify=lambda *a: _small_notebook("huge_code_cell", A1)(*a)),
     Case("many_cells", A3, "correct", many_cells, full(A3),
-         "5,000 cells added after the work: the checks still run",
+         "2,000 cells added after the work: the checks still run",
          shows="[PASS] training"),
     Case("scratch_flood", A1, "correct", scratch_flood, full(A1),
          "40 files of 50 MB: the worker's scratch space is bounded and private",
