@@ -87,6 +87,12 @@ def where(root) -> str:
     return str(root)
 
 
+def add_course_dir(parser):
+    """The --course-dir option as the verbs take it."""
+    parser.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE,
+                        help=f"default: {DEFAULT_COURSE}")
+
+
 def require_course(root, verb: str = "") -> Path:
     """The course directory `root`, which must hold a gradebook (a released class): checked
     before anything is written, so that a mistyped --course-dir creates nothing."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from . import autograde as grading
 from . import course, doctor, notebooks, release, samples, stubs
 from .nncheck import cells
+from .nncheck.cells import points_text
 from .summary import table
 
 SAMPLES = ("correct", "buggy", "syntax_error", "missing_notebook", "untouched_release")
@@ -33,8 +34,8 @@ def _fill_notebook(released: dict, source: dict, replace: dict) -> dict:
     for cell in nb["cells"]:
         grade_id = cells.meta(cell).get("grade_id")
         if cells.meta(cell).get("solution") and grade_id in answers:
-            text = replace.get(grade_id, notebooks.without_fences(cells.source(answers[grade_id])))
-            cell["source"] = text
+            cell["source"] = replace.get(grade_id,
+                                         notebooks.without_fences(cells.source(answers[grade_id])))
     return nb
 
 
@@ -107,8 +108,8 @@ def grade_demo_class(root: Path, log=print, allow_weak=False):
     wrong = [o for o in outcomes
              if abs(o.total - expected_score(o.student, course.get(o.assignment))) > 1e-9]
     for o in wrong:
-        log(f"UNEXPECTED: {o.assignment} {o.student} scored {o.total:g}, expected "
-            f"{expected_score(o.student, course.get(o.assignment)):g}")
+        log(f"UNEXPECTED: {o.assignment} {o.student} scored {points_text(o.total)}, expected "
+            f"{points_text(expected_score(o.student, course.get(o.assignment)))}")
     log(f"\ndemo class graded in {root}: {len(outcomes)} submissions, "
         f"{'all as expected' if not wrong else f'{len(wrong)} unexpected'}")
     default = root.resolve() == course.DEFAULT_COURSE.resolve()

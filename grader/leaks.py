@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import course, stubs
+from . import course, notebooks, stubs
 from .nncheck import cells
 
 MARKERS = (stubs.BEGIN, stubs.END, stubs.HIDDEN_BEGIN, stubs.HIDDEN_END,
@@ -47,8 +47,7 @@ def _split(source: str) -> tuple[set[str], set[str]]:
 
 
 def _notebook_sources(path: Path):
-    nb = json.loads(path.read_text())
-    for cell in nb.get("cells", []):
+    for cell in notebooks.load(path).get("cells", []):
         yield cells.source(cell)
 
 

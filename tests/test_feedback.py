@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from grader import course, feedback, leaks, notebooks, records
-from grader.nncheck import cells
 from grader.cli import main
+from grader.nncheck import cells
 
 AIDS = [a.id for a in course.available()]
 FORBIDDEN = ("BEGIN HIDDEN", "grader.hidden", "hidden.run", "source_layers", "BEGIN SOLUTION")

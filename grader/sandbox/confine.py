@@ -25,7 +25,6 @@ import resource
 import select
 import shutil
 import sys
-import time
 
 MODES = ("root", "userns", "weak")
 
