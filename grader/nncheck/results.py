@@ -329,7 +329,8 @@ def guard(name, body):
 
 
 def guarded(name, points, body):
-    """`guard`, the result scored: `points` when it passes, else 0."""
+    """`guard`, the result scored: `points` when it passes, else 0 (Registry.evaluate's entry,
+    which scores 0: a check's worth is the notebook's metadata, which the grader reads)."""
     result = guard(name, body)
     result.points = points if result.passed else 0.0
     return result
