@@ -121,6 +121,20 @@ def test_guarded_side_returns_values_and_bound_methods_only():
     assert "only values" in reply["error"]["message"]
 
 
+def test_the_sandbox_implements_the_checks_interface():
+    """The checks reach into the student process only through nncheck.remote's protocols: a
+    proxy is a remote object, layer and function, the student's names make layers there."""
+    from grader.nncheck import remote
+    from grader.sandbox.endpoint import Proxy
+    from grader.sandbox.session import RemoteNamespace
+    proxy = Proxy(None, protocol.Ref("w", 1, name="Dense"))
+    for interface in (remote.RemoteObject, remote.RemoteLayer, remote.RemoteFunction):
+        assert isinstance(proxy, interface), interface
+    assert issubclass(RemoteNamespace, remote.StudentNamespace)
+    assert not isinstance({}, remote.StudentNamespace)
+    assert not isinstance(len, remote.RemoteFunction)
+
+
 @pytest.fixture(scope="module")
 def fork_server():
     z = ForkServer()
