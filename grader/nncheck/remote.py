@@ -5,14 +5,15 @@ grader the student's names, functions and layers live in the confined student pr
 checks hold stand-ins for them. Reading an attribute or calling a method of a stand-in works
 as it would on the object itself; what does not is whatever depends on *where* the object
 lives: an array read across is a copy (writing into it changes nothing there), a function's
-globals are that process's, a class name is that process's class. The protocols below name
-the few operations that reach into the student's process for that, and the helpers are what
+globals are that process's, a class name is that process's class, and an exception raised
+there arrives as a description. The protocols below name the few operations that reach into
+the student's process for that and the errors that come back from it; the helpers are what
 both sides run, so the two agree.
 
 nncheck ships to students and never imports the sandbox: a check asks `isinstance(obj,
 RemoteLayer)` and, when the object lives here (the self-check, a notebook), does the same
-thing locally. The sandbox implements these protocols (endpoint.Proxy, session.RemoteNamespace)
-and imports from nncheck only this module.
+thing locally. The sandbox implements these protocols (endpoint.Proxy, its errors,
+session.RemoteNamespace) and imports from nncheck only this module.
 """
 from __future__ import annotations
 
@@ -66,6 +67,25 @@ class StudentNamespace(Protocol):
     def make_holders(self, arrays_per_layer: list) -> list:
         """One param-only layer per entry, living in the student process, holding copies of
         the arrays (probes.test_network names their kind, so they compute as a probe)."""
+
+
+@runtime_checkable
+class ProcessFailure(Protocol):
+    """An error that is not the student's code raising: the student process ran past its time
+    or died while answering. Its `student_message` says which, for the student (it quotes no
+    comparison), and the check that hit it is reported as stopped."""
+
+    student_message: str
+
+
+@runtime_checkable
+class RemoteException(Protocol):
+    """An exception student code raised in the student process: its class is that process's,
+    so it arrives as the type's name, its text, and `where` the student's code raised it
+    (frame_place, said on that side)."""
+
+    type_name: str
+    where: str
 
 
 class LayerModes:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .remote import RemoteFunction, RemoteLayer, RemoteObject, Watch, frame_place, watch_call
+from .remote import (ProcessFailure, RemoteException, RemoteFunction, RemoteLayer, RemoteObject,
+                     Watch, frame_place, watch_call)
 
 
 @dataclass
@@ -148,9 +149,9 @@ def located(what, error):
     and where in the student's own code it was raised (never a library's file)."""
     if isinstance(error, StudentError):
         return error
-    if hasattr(error, "student_message"):       # a timeout or a crash of the student process
+    if isinstance(error, ProcessFailure):
         return StudentError(f"{what} {error.student_message}")
-    if hasattr(error, "type_name"):             # raised in the student process
+    if isinstance(error, RemoteException):
         type_name, text, where = error.type_name, str(error), error.where
     else:
         type_name, text, where = type(error).__name__, str(error), student_place(error)
@@ -219,8 +220,8 @@ def guard(name, body):
     except StudentError as error:
         result = failed(name, str(error))
         cause = error.__cause__
-        result.stopped = hasattr(cause, "student_message") or \
-            getattr(cause, "type_name", "") == "TimeLimitExceeded"
+        result.stopped = isinstance(cause, ProcessFailure) or (
+            isinstance(cause, RemoteException) and cause.type_name == "TimeLimitExceeded")
         raised = getattr(error, "raised", None)
         if raised is not None and not result.stopped:
             result.details["raised"] = {"type": raised[0], "where": raised[1]}
