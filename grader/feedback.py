@@ -45,10 +45,11 @@ def leaks_in(text: str) -> bool:
 def student_message(check: dict, task: str) -> str:
     """What a student may read about one check of the results record.
 
-    `public_message` (written by the public check, student-safe) when there is one; otherwise
-    `message`, which may come from the hidden test and so may quote reference values: it is
-    shown only if it has no "expected <number>", else replaced by a pointer to the public
-    check. `hidden_message` is never shown. Nothing that leaks (markers, solution lines) is.
+    `public_message` (written by the public check, student-safe: what records.Outcome saves)
+    when there is one; otherwise `message` (a record without public_message), which may come
+    from the hidden test and so may quote reference values: it is shown only if it has no
+    "expected <number>", else replaced by a pointer to the public check. `hidden_message` is
+    never shown. Nothing that leaks (markers, solution lines) is.
     """
     if check.get("passed"):
         return "passed"

@@ -42,7 +42,6 @@ class Outcome:
             "fingerprint": self.fingerprint,
             "checks": {check: {"points": score, "max_points": maximum,
                                "passed": score >= maximum,
-                               "message": self.messages.get(check, ""),
                                "public_message": self.messages.get(check, ""),
                                "hidden_message": self.hidden.get(check, "")}
                        for check, (score, maximum) in self.scores.items()},
@@ -56,7 +55,7 @@ class Outcome:
         checks = record.get("checks", {})
         return cls(record["student"], record["assignment"], record["status"],
                    {k: (v["points"], v["max_points"]) for k, v in checks.items()},
-                   {k: v["message"] for k, v in checks.items() if v.get("message")},
+                   {k: _public(v) for k, v in checks.items() if _public(v)},
                    record.get("manual", {}), record.get("flags", []), record.get("events", []),
                    record.get("seconds", 0.0),
                    {k: v["hidden_message"] for k, v in checks.items() if v.get("hidden_message")},
@@ -70,6 +69,12 @@ class Outcome:
     @property
     def max_total(self):
         return sum(maximum for _, maximum in self.scores.values())
+
+
+def _public(check: dict) -> str:
+    """A check's student-safe message: `public_message`, or in a record that has none, its
+    `message` (feedback.student_message prefers it likewise)."""
+    return check.get("public_message") or check.get("message") or ""
 
 
 def submissions(root: Path, assignment_id: str) -> list[str]:

@@ -1,16 +1,27 @@
 """What every assignment's mutation tests assert, for assignments 1 and 2 (whose checks take
-hidden cases rather than a reference): the message names the mistake, every mutant has its
-hint and every check a mutant, and check.py's estimate is autograde's score.
+hidden cases rather than a reference): a mutant fails exactly its checks, the message names
+the mistake, every mutant has its hint and every check a mutant, and check.py's estimate is
+autograde's score.
 
-    test_a, test_b, test_c = mutation.tests(a1, MUTANTS, NEEDLES, namespace, failing,
-                                            hidden_cases, reachable, "a1_matrix_calculus")
+    test_a, test_b, test_c, test_d = mutation.tests(a1, MUTANTS, NEEDLES, namespace, failing,
+                                                    hidden_cases, reachable,
+                                                    "a1_matrix_calculus")
 """
 import pytest
 
 
 def tests(module, mutants, needles, namespace, failing, hidden_cases, reachable, assignment_id):
-    """The three tests, bound to one assignment. `reachable(overrides)` gives the check ids
-    worth running for a mutant (the slow ones only where it can reach them)."""
+    """The four tests, bound to one assignment. `reachable(overrides)` gives the check ids
+    worth running for a mutant (the slow ones only where it can reach them). A mutant is
+    (overrides, the checks it fails[, the checks it fails on the public cases alone])."""
+
+    @pytest.mark.parametrize("hidden_tests", [False, True], ids=["public", "hidden"])
+    @pytest.mark.parametrize("mutant", list(mutants))
+    def test_mutant_fails_exactly_its_checks(mutant, hidden_tests):
+        overrides, expected, *public = mutants[mutant]
+        if not hidden_tests and public:
+            expected = public[0]
+        assert failing(namespace(**overrides), reachable(overrides), hidden_tests) == expected
 
     @pytest.mark.parametrize("mutant", list(mutants))
     def test_mutant_message_names_the_mistake(mutant):
@@ -45,6 +56,6 @@ def tests(module, mutants, needles, namespace, failing, hidden_cases, reachable,
         hidden_only = expected - (public[0] if public else expected)
         assert estimate - score == sum(points[c] for c in hidden_only)
 
-    return (test_mutant_message_names_the_mistake,
+    return (test_mutant_fails_exactly_its_checks, test_mutant_message_names_the_mistake,
             test_every_mutant_has_its_hint_and_every_check_a_mutant,
             test_check_py_estimate_is_the_autograde_score)

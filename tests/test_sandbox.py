@@ -121,6 +121,26 @@ def test_guarded_side_returns_values_and_bound_methods_only():
     assert "only values" in reply["error"]["message"]
 
 
+def test_the_sandbox_implements_the_checks_interface():
+    """The checks reach into the student process only through nncheck.remote's protocols: a
+    proxy is a remote object, layer and function, the student's names make layers there, and
+    what the student process raised or how it failed arrives as the checks expect."""
+    from grader.nncheck import remote
+    from grader.sandbox.endpoint import Proxy
+    from grader.sandbox.session import RemoteNamespace
+    proxy = Proxy(None, protocol.Ref("w", 1, name="Dense"))
+    for interface in (remote.RemoteObject, remote.RemoteLayer, remote.RemoteFunction):
+        assert isinstance(proxy, interface), interface
+    assert issubclass(RemoteNamespace, remote.StudentNamespace)
+    assert not isinstance({}, remote.StudentNamespace)
+    assert not isinstance(len, remote.RemoteFunction)
+    assert isinstance(RemoteError("ValueError", "bad", "line 3 of layers.py"),
+                      remote.RemoteException)
+    assert isinstance(Timeout(1.0), remote.ProcessFailure)
+    assert isinstance(Died("killed by SIGKILL"), remote.ProcessFailure)
+    assert not isinstance(ValueError("bad"), (remote.RemoteException, remote.ProcessFailure))
+
+
 @pytest.fixture(scope="module")
 def fork_server():
     z = ForkServer()

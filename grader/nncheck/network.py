@@ -17,8 +17,9 @@ import numpy as np
 from . import probes
 from .gradcheck import close, numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import (StudentError, call, call_with_globals, check, failed, need, param_ids,
-                      passed, set_params, verdict)
+from .remote import RemoteFunction, StudentNamespace, call_with_globals
+from .results import (StudentError, call, check, failed, need, param_ids, passed, set_params,
+                      verdict)
 
 
 # -- the checks' definitions of the helpers, bound while a student's function runs --------
@@ -87,17 +88,15 @@ def isolated(fn, keep):
     In the clean-room grader `fn` lives in the student process: the stand-ins stay here and
     the student process calls back for them."""
     scope = {name: helper for name, helper in STAND_INS.items() if name != keep}
-    remote = getattr(type(fn), "call_with_globals", None)
-    if remote is not None:
-        return lambda *args, **kwargs: remote(fn, scope, *args, **kwargs)
+    if isinstance(fn, RemoteFunction):
+        return lambda *args, **kwargs: fn.call_with_globals(scope, *args, **kwargs)
     return lambda *args, **kwargs: call_with_globals(fn, scope, *args, **kwargs)
 
 
 def holders(namespace, arrays_per_layer):
     """Param-only layers living where the student's code runs (so in-place writes are seen)."""
-    make = getattr(namespace, "make_holders", None)
-    if make is not None:
-        return make(arrays_per_layer)
+    if isinstance(namespace, StudentNamespace):
+        return namespace.make_holders(arrays_per_layer)
     return [probes.Probe.holding([np.array(a, dtype=float) for a in arrays])
             for arrays in arrays_per_layer]
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import linecache
 import os
 import sys
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .remote import (ProcessFailure, RemoteException, RemoteFunction, RemoteLayer, RemoteObject,
+                     Watch, frame_place, watch_call)
 
 
 @dataclass
@@ -58,10 +60,9 @@ def need(namespace, name):
 
 def set_params(layer, values):
     """Write `values` into the layer's own parameter arrays, in place, wherever it lives (the
-    clean-room grader's layers live in another process and expose `proxy_set_params`)."""
-    remote = getattr(type(layer), "proxy_set_params", None)
-    if remote is not None:
-        remote(layer, [np.asarray(v, dtype=float) for v in values])
+    clean-room grader's layers live in the student process: remote.RemoteLayer)."""
+    if isinstance(layer, RemoteLayer):
+        layer.proxy_set_params([np.asarray(v, dtype=float) for v in values])
         return
     for param, value in zip(layer.params, values):
         param[...] = value
@@ -69,29 +70,8 @@ def set_params(layer, values):
 
 def param_ids(layer):
     """Identities of the parameter arrays, to tell in-place updates from replacements."""
-    remote = getattr(type(layer), "proxy_param_ids", None)
-    return remote(layer) if remote is not None else [id(p) for p in layer.params]
-
-
-_MISSING = object()
-
-
-def call_with_globals(fn, scope, *args, **kwargs):
-    """Call `fn` with some of its global names bound to `scope` for the duration of the call
-    (how a check runs a student's function on the reference's helpers)."""
-    namespace = getattr(fn, "__globals__", None)
-    if not scope or namespace is None:
-        return fn(*args, **kwargs)
-    saved = {name: namespace.get(name, _MISSING) for name in scope}
-    namespace.update(scope)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        for name, value in saved.items():
-            if value is _MISSING:
-                namespace.pop(name, None)
-            else:
-                namespace[name] = value
+    return layer.proxy_param_ids() if isinstance(layer, RemoteLayer) else \
+        [id(p) for p in layer.params]
 
 
 class _ThreadStdout:
@@ -141,14 +121,14 @@ def quiet(fn):
     """Silence a local student function's prints (a training loop printing every loss), in
     this thread only. A function living in another process (the clean-room grader) prints
     there: nothing to silence."""
-    if getattr(type(fn), "call_with_globals", None) is not None:
+    if isinstance(fn, RemoteFunction):
         return contextlib.nullcontext()
     return _silenced()
 
 
 def kind(obj):
     """Class name of a local or remote object, for messages."""
-    return getattr(obj, "proxy_name", None) or type(obj).__name__
+    return (obj.proxy_name if isinstance(obj, RemoteObject) else None) or type(obj).__name__
 
 
 def count(n, word, words=None):
@@ -169,9 +149,9 @@ def located(what, error):
     and where in the student's own code it was raised (never a library's file)."""
     if isinstance(error, StudentError):
         return error
-    if hasattr(error, "student_message"):       # a timeout or a crash of the student process
+    if isinstance(error, ProcessFailure):
         return StudentError(f"{what} {error.student_message}")
-    if hasattr(error, "type_name"):             # raised in the student process
+    if isinstance(error, RemoteException):
         type_name, text, where = error.type_name, str(error), error.where
     else:
         type_name, text, where = type(error).__name__, str(error), student_place(error)
@@ -201,24 +181,6 @@ def is_student_frame(frame) -> bool:
         "." not in str(frame.f_globals.get("__name__", ""))
 
 
-def place(filename: str) -> str:
-    """Where code lives, as a student would find it: a file by its name, a notebook cell by
-    its first line (Jupyter shows no cell numbers and no <ipython-input-...> names)."""
-    if filename.startswith("<"):
-        first = next((line.strip() for line in linecache.getlines(filename)
-                      if line.strip() and not line.lstrip().startswith("#")), "")
-        first = first if len(first) <= 50 else first[:47] + "..."
-        return f"the notebook cell starting {first!r}" if first else "a notebook cell"
-    return filename.rsplit("/", 1)[-1]
-
-
-def frame_place(frame, lineno=None) -> str:
-    """'line 57 of layers.py, in Dense.forward'."""
-    code = frame.f_code
-    where = f"line {lineno or frame.f_lineno} of {place(code.co_filename)}"
-    return where if code.co_name == "<module>" else f"{where}, in {code.co_qualname}"
-
-
 def student_place(error) -> str:
     """Where the innermost frame of student code in `error`'s traceback is; '' if none."""
     found = None
@@ -230,76 +192,18 @@ def student_place(error) -> str:
     return frame_place(found.tb_frame, found.tb_lineno) if found is not None else ""
 
 
-@dataclass
-class Watch:
-    """What a call into student code did besides returning: the contract forbids the first
-    two, the third is the integrity flag's evidence (a backward that differentiates forward
-    numerically calls it at least twice)."""
-    modified: list = field(default_factory=list)   # positions of array arguments changed in place
-    overflow: bool = False                         # numpy reported a floating-point overflow
-    forward_calls: int = 0                         # calls of a function named `forward` inside it
-
-    @classmethod
-    def from_reply(cls, reply):
-        """A Watch from the other process's answer, which must be exactly that shape."""
-        try:
-            modified = [[int(i) for i in path] for path in reply["modified"]]
-            return cls(modified, bool(reply["overflow"]), int(reply["forward_calls"]))
-        except (KeyError, TypeError, ValueError) as error:
-            raise StudentError("the student process answered a watched call with a malformed "
-                               "report") from error
-
-
-def _arrays(value, path=()):
-    """(path, array) for the arrays among the arguments, up to one tuple or list deep."""
-    if isinstance(value, np.ndarray):
-        yield path, value
-    elif isinstance(value, (tuple, list)) and len(path) < 2:
-        for i, item in enumerate(value):
-            yield from _arrays(item, path + (i,))
-
-
-def watch_call(fn, args=(), kwargs=None):
-    """Call fn(*args, **kwargs) where it lives and observe it (see Watch): (value, Watch).
-
-    The student process runs this for the clean-room grader (arrays reach it as copies, so only
-    it can see them changed); the self-check runs it locally."""
-    arrays = list(_arrays(list(args)))
-    before = [array.copy() for _, array in arrays]
-    seen = {"overflow": False, "calls": 0, "entered": False}
-
-    def on_error(kind, flag):
-        if "overflow" in kind:
-            seen["overflow"] = True
-
-    def profile(frame, event, arg):
-        if event == "call":
-            if not seen["entered"]:
-                seen["entered"] = True          # the watched function itself
-            elif frame.f_code.co_name == "forward":
-                seen["calls"] += 1
-
-    previous = sys.getprofile()
-    sys.setprofile(profile)
-    try:
-        with np.errstate(over="call", call=on_error):
-            value = fn(*args, **(kwargs or {}))
-    finally:
-        sys.setprofile(previous)
-    modified = [list(path) for (path, array), old in zip(arrays, before)
-                if array.shape != old.shape or not np.array_equal(array, old, equal_nan=True)]
-    return value, Watch(modified, seen["overflow"], seen["calls"])
-
-
 def watched(what, fn, *args):
     """Call student code like `call`, observed (see Watch): (value, Watch)."""
-    remote = getattr(type(fn), "proxy_watch", None)
-    if remote is None:
+    if not isinstance(fn, RemoteFunction):
         return call(what, watch_call, fn, args)
-    reply = call(what, remote, fn, *args)
+    reply = call(what, fn.proxy_watch, *args)
     if not (isinstance(reply, dict) and "watch" in reply):
         raise StudentError(f"{what}: the student process did not report the watched call")
-    return reply.get("value"), Watch.from_reply(reply["watch"])
+    try:
+        return reply.get("value"), Watch.from_reply(reply["watch"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise StudentError("the student process answered a watched call with a malformed "
+                           "report") from error
 
 
 def verdict(name, text, failures):
@@ -316,8 +220,8 @@ def guard(name, body):
     except StudentError as error:
         result = failed(name, str(error))
         cause = error.__cause__
-        result.stopped = hasattr(cause, "student_message") or \
-            getattr(cause, "type_name", "") == "TimeLimitExceeded"
+        result.stopped = isinstance(cause, ProcessFailure) or (
+            isinstance(cause, RemoteException) and cause.type_name == "TimeLimitExceeded")
         raised = getattr(error, "raised", None)
         if raised is not None and not result.stopped:
             result.details["raised"] = {"type": raised[0], "where": raised[1]}

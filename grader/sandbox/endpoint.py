@@ -15,7 +15,7 @@ import types
 
 import numpy as np
 
-from ..nncheck.results import call_with_globals, watch_call
+from ..nncheck.remote import call_with_globals, watch_call
 from . import protocol
 from .protocol import Ref
 
@@ -304,9 +304,7 @@ class Endpoint:
             raise PermissionError("the grader's functions cannot be called with other globals")
         if message.get("watch") and not self.guarded:
             value, seen = watch_call(target, args, kwargs)
-            return {"value": value, "watch": {"modified": seen.modified,
-                                              "overflow": seen.overflow,
-                                              "forward_calls": seen.forward_calls}}
+            return seen.reply(value)
         return call_with_globals(target, message.get("globals"), *args, **kwargs)
 
     def op_getattr(self, message):
@@ -322,7 +320,9 @@ class Endpoint:
 
 
 class Proxy:
-    """An object on the other side. Attribute reads, writes and calls become requests."""
+    """An object on the other side. Attribute reads, writes and calls become requests; what
+    depends on where the object lives goes through the methods named by the checks'
+    interface (nncheck.remote: RemoteObject, RemoteLayer, RemoteFunction)."""
 
     __slots__ = ("_endpoint", "_ref")
 
@@ -350,7 +350,7 @@ class Proxy:
 
     def proxy_watch(self, *args):
         """Call, and have the other side report what the call did besides returning
-        (nncheck.results.Watch): {"value": ..., "watch": {...}}."""
+        (nncheck.remote.Watch.reply's shape)."""
         return self._endpoint.request({"op": "call", "target": self._ref, "args": list(args),
                                        "kwargs": {}, "watch": True})
 

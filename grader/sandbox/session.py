@@ -417,7 +417,8 @@ class Session:
 
 
 class RemoteNamespace:
-    """The student's names as the checks see them: `name in ns`, `ns[name]`."""
+    """The student's names as the checks see them: `name in ns`, `ns[name]`, and layers made
+    in the student process (nncheck.remote.StudentNamespace)."""
 
     def __init__(self, session: Session):
         self.session = session

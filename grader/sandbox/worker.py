@@ -1,7 +1,8 @@
 """The student side: load the submission's code, then answer the grader's requests.
 
-Runs confined (grader.sandbox.confine). It imports nothing of the grader's but this package's
-transport, and it holds no reference code: the grader passes values and callbacks.
+Runs confined (grader.sandbox.confine). Of the grader's code it imports this package's
+transport, the checks' interface to it (grader.nncheck.remote) and sanitize's cut; it holds no
+reference code: the grader passes values and callbacks.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import socket
 import sys
 import time
 
-from ..nncheck.results import frame_place
+from ..nncheck.remote import LayerModes, frame_place, probe
 from ..sanitize import TEXT_LIMIT, cut
 from .endpoint import Endpoint
 from .gate import run_delay
@@ -29,7 +30,7 @@ def _is_student(filename, workdir):
     return filename.startswith(workdir + os.sep) or filename.startswith("<ipython-input")
 
 
-class ParamHolder:
+class ParamHolder(LayerModes):
     """A layer of the checks' own that lives in the student process: its `params` are arrays of
     this process (set_weights writes them in place, and the check reads them back), its
     attributes are its own (student code writing them changes nothing of the grader's). Once
@@ -43,14 +44,6 @@ class ParamHolder:
         self.kind = None
         self._probe = None
 
-    def train(self):            # as the course's Layer.train() / Layer.eval()
-        self.training = True
-        return self
-
-    def eval(self):
-        self.training = False
-        return self
-
     def forward(self, input):
         return self._run("forward", input)
 
@@ -58,11 +51,10 @@ class ParamHolder:
         return self._run("backward", grad_output)
 
     def _run(self, op, array):
-        from ..nncheck import probes
-        if self.kind not in probes.KINDS:
+        if self._probe is None or type(self._probe).__name__ != self.kind:
+            self._probe = probe(self.kind, self.params)
+        if self._probe is None:
             raise AttributeError(f"this stand-in layer has only params, no {op}")
-        if self._probe is None or type(self._probe) is not probes.KINDS[self.kind]:
-            self._probe = probes.KINDS[self.kind].holding(self.params)
         self._probe.params, self._probe.training = self.params, self.training
         return getattr(self._probe, op)(array)
 
