@@ -6,8 +6,9 @@ class is released and graded into a database of its own on it; the grades must b
 SQLite gradebook gets (conftest's `graded`), as `grader export` reads them and as nbgrader's
 formgrader, a real `jupyter server` reading the same database, serves them.
 
-Without a server installed the tests skip, except where REQUIRE_POSTGRES=1 (.ci/run sets it):
-there a missing server is a failure, not a silent skip.
+.ci/run starts one server for both of its runs (root and an ordinary user) and passes its URL
+as GRADER_TEST_POSTGRES. Without a server installed the tests skip, except where
+REQUIRE_POSTGRES=1 (.ci/run sets it): there a missing server is a failure, not a silent skip.
 """
 from __future__ import annotations
 
@@ -42,7 +43,11 @@ def _installed() -> bool:
 
 @pytest.fixture(scope="session")
 def server():
-    """The SQLAlchemy URL of a fresh PostgreSQL server's `postgres` database."""
+    """The SQLAlchemy URL of a PostgreSQL server's `postgres` database: the one .ci/run
+    started (GRADER_TEST_POSTGRES), else one of this session's own."""
+    if os.environ.get("GRADER_TEST_POSTGRES"):
+        yield os.environ["GRADER_TEST_POSTGRES"]
+        return
     if not _installed():
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail("REQUIRE_POSTGRES=1 but no PostgreSQL server is installed (pg_ctl): "
