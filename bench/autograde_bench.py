@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:
 
 from grader import autograde as grading  # noqa: E402
 from grader import course, demo, notebooks, records, release, stubs  # noqa: E402
+from grader.nncheck import cells  # noqa: E402
 from grader.cleanroom import Budget  # noqa: E402
 from grader.nbconfig import CELL_TIMEOUT as NBCONFIG_CELL_TIMEOUT  # noqa: E402
 from grader.nbgrader_api import gradebook, use_this_environment  # noqa: E402
@@ -129,8 +130,8 @@ def build(kind: str, assignment, bundle: Path, dest: Path):
     if kind == "sleeper":
         path = dest / assignment.notebook
         nb = notebooks.load(path)
-        cell = next(c for c in nb["cells"] if notebooks.meta(c).get("grade_id") == "depth_experiment")
-        cell["source"] = SLEEP_SNIPPET + notebooks.source(cell)
+        cell = next(c for c in nb["cells"] if cells.meta(c).get("grade_id") == "depth_experiment")
+        cell["source"] = SLEEP_SNIPPET + cells.source(cell)
         path.write_text(json.dumps(nb, indent=1))
     elif kind == "crasher":
         (dest / "layers.py").write_text(stubs.fill(
@@ -144,7 +145,7 @@ def build(kind: str, assignment, bundle: Path, dest: Path):
 def honest_score(kind: str, assignment) -> float:
     """What the submission's code earns honestly: exactly this for the regular kinds, a ceiling
     (a tool scoring above it was fooled) for the hostile ones."""
-    points = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+    points = cells.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
     full = sum(points.values())
     if kind == "sleeper":
         return full
@@ -159,8 +160,9 @@ def honest_score(kind: str, assignment) -> float:
 
 FLOOR_PREAMBLE = '''\
 # Plain-script floor (bench/autograde_bench.py): the submission's notebook code cells, in order,
-# IPython magics stripped. Each cell is exec'd under try/except (a failing cell does not skip
-# the rest, as with nbgrader's allow_errors) and a per-cell alarm of the bench's cell budget.
+# read as IPython reads them, with magics and shell lines doing nothing. Each cell is exec'd under
+# try/except (a failing cell does not skip the rest, as with nbgrader's allow_errors) and a
+# per-cell alarm of the bench's cell budget.
 import os, signal, sys, traceback
 os.environ.setdefault("MPLBACKEND", "Agg")
 CELL_BUDGET = {budget}
@@ -174,8 +176,13 @@ def _alarm(signum, frame):
     raise CellBudgetExceeded(f"cell ran past {{CELL_BUDGET}} s")
 
 
+class _NoShell:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 signal.signal(signal.SIGALRM, _alarm)
-_ns = {{"__name__": "__main__"}}
+_ns = {{"__name__": "__main__", "get_ipython": _NoShell}}
 '''
 FLOOR_CELL = '''
 signal.alarm(CELL_BUDGET)
@@ -195,9 +202,8 @@ def floor_script(notebook: Path, budget: int) -> str:
         for index, cell in enumerate(nb["cells"]):
             if cell.get("cell_type") != "code":
                 continue
-            lines = [line for line in notebooks.source(cell).splitlines()
-                     if not line.lstrip().startswith(("%", "!"))]
-            parts.append(FLOOR_CELL.format(source="\n".join(lines), index=index))
+            parts.append(FLOOR_CELL.format(source=cells.python_source(cells.source(cell)),
+                                           index=index))
     return "".join(parts)
 
 
@@ -544,7 +550,7 @@ def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dic
     say("            clean-room verification: ON (it has no off switch: every check is decided "
         "in the grader process, the student code runs in confined forked workers)")
     say(f"  floor:    `python script.py` per submission in a copy of its folder, sequential: the "
-        "code cells in order, magics stripped, MPLBACKEND=Agg, each cell exec'd under "
+        "code cells in order, magics doing nothing, MPLBACKEND=Agg, each cell exec'd under "
         f"try/except and a {args.cell_timeout} s alarm; no kernel, no grading")
 
     say(f"\nTimes ({quote} wall clock; CPU = user+sys of the whole process tree):")
@@ -581,7 +587,7 @@ def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dic
     last = {tool: ts[-1] for tool, ts in runs.items()}
     for aid, p in plans.items():
         assignment = course.get(aid)
-        tests = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+        tests = cells.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
         full = sum(tests.values())
         nbg = nbgrader_scores(course_a, aid, list(p), tests)
         grd = grader_outcomes(course_b, aid)

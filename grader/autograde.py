@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import course, doctor, nbconfig, notebooks
+from .nncheck import cells
 from .records import Outcome, record_path, save, submissions
 from .summary import summary, table
 
@@ -42,8 +43,8 @@ def failed_outcome(assignment, student, release_nb, error: BaseException) -> Out
     why = f"{type(error).__name__}: {error}"[:500]
     return Outcome(student, assignment.id, f"error: the grader failed on this submission "
                    f"({why}); rerun to grade it again",
-                   {c: (0.0, p) for c, p in notebooks.test_points(release_nb).items()}, {},
-                   notebooks.manual_points(release_nb), [f"the grader failed: {why}"])
+                   {c: (0.0, p) for c, p in cells.test_points(release_nb).items()}, {},
+                   cells.manual_points(release_nb), [f"the grader failed: {why}"])
 
 
 # findings that change nothing in what was graded: reported, but not as something that failed
@@ -274,7 +275,7 @@ def _record(root, assignment, student, folder, future, release_nb, isolation, lo
     from .nbgrader_api import store
     try:
         graded, seconds, isolation = future.result()
-        outcome = outcome_of(assignment, student, graded, notebooks.manual_points(release_nb))
+        outcome = outcome_of(assignment, student, graded, cells.manual_points(release_nb))
         outcome.seconds, outcome.own_seconds = seconds, graded.own_seconds
         outcome.fingerprint = fingerprint(folder)
         outcome.isolation = isolation

@@ -1,8 +1,11 @@
-"""The course: which assignments exist and which source modules each one ships."""
+"""The course: which assignments exist, which source modules each one ships, and which check
+registries grade it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS_DIR = ROOT / "assignments"
@@ -53,6 +56,23 @@ def get(assignment_id: str) -> Assignment:
                          f"{', '.join(ASSIGNMENTS)}") from None
 
 
+def checks_module(assignment: Assignment):
+    """The public check registry (grader.nncheck.aN), the one the notebook's setup cell
+    imports."""
+    from .nncheck import registry
+    return registry.checks_module(assignment.id, _source_notebook(assignment))
+
+
+def hidden_module(assignment: Assignment):
+    """The hidden tests' registry (grader.hidden.aN), named as the public one."""
+    from .nncheck import registry
+    return registry.checks_module(assignment.id, _source_notebook(assignment), "grader.hidden")
+
+
+def _source_notebook(assignment: Assignment) -> dict:
+    return notebooks.load(assignment.source_dir / assignment.notebook)
+
+
 def available() -> list[Assignment]:
     """Assignments whose source notebook exists (authoring may be in progress)."""
     return [a for a in ASSIGNMENTS.values() if (a.source_dir / a.notebook).exists()]
@@ -65,6 +85,12 @@ def where(root) -> str:
     if root.resolve() == DEFAULT_COURSE.resolve():
         return f"{root} (the default course directory; --course-dir DIR for another)"
     return str(root)
+
+
+def add_course_dir(parser):
+    """The --course-dir option as the verbs take it."""
+    parser.add_argument("--course-dir", type=Path, default=DEFAULT_COURSE,
+                        help=f"default: {DEFAULT_COURSE}")
 
 
 def require_course(root, verb: str = "") -> Path:

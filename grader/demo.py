@@ -16,6 +16,8 @@ from pathlib import Path
 
 from . import autograde as grading
 from . import course, doctor, notebooks, release, samples, stubs
+from .nncheck import cells
+from .nncheck.cells import points_text
 from .summary import table
 
 SAMPLES = ("correct", "buggy", "syntax_error", "missing_notebook", "untouched_release")
@@ -26,14 +28,14 @@ BROKEN_LINE = "print('unfinished'"    # an unclosed parenthesis: a SyntaxError
 def _fill_notebook(released: dict, source: dict, replace: dict) -> dict:
     """The released notebook with each solution cell answered: by `replace[grade_id]`, else as
     the source (the instructor's answer, markers removed)."""
-    answers = {notebooks.meta(c).get("grade_id"): c for c in source["cells"]
-               if notebooks.meta(c).get("solution")}
+    answers = {cells.meta(c).get("grade_id"): c for c in source["cells"]
+               if cells.meta(c).get("solution")}
     nb = json.loads(json.dumps(released))
     for cell in nb["cells"]:
-        grade_id = notebooks.meta(cell).get("grade_id")
-        if notebooks.meta(cell).get("solution") and grade_id in answers:
-            text = replace.get(grade_id, notebooks.without_fences(notebooks.source(answers[grade_id])))
-            cell["source"] = text
+        grade_id = cells.meta(cell).get("grade_id")
+        if cells.meta(cell).get("solution") and grade_id in answers:
+            cell["source"] = replace.get(grade_id,
+                                         notebooks.without_fences(cells.source(answers[grade_id])))
     return nb
 
 
@@ -52,9 +54,9 @@ def build_sample(kind: str, assignment: course.Assignment, bundle: Path, dest: P
     source = notebooks.load(assignment.source_dir / assignment.notebook)
     released = notebooks.load(notebook)
     sample = samples.for_assignment(assignment.id)
-    cells, modules = {}, {}
+    answers, modules = {}, {}
     if kind == "buggy":
-        cells, modules = sample.BUGGY_CELLS, sample.BUGGY_MODULES
+        answers, modules = sample.BUGGY_CELLS, sample.BUGGY_MODULES
     for filename, src in assignment.modules.items():
         text = (course.SOURCE_LAYERS / src).read_text()
         text = stubs.fill(text, modules.get(filename, {}), filename=filename)
@@ -62,15 +64,15 @@ def build_sample(kind: str, assignment: course.Assignment, bundle: Path, dest: P
             text = text.replace("class Dense(Layer):", "class Dense(Layer)")
         (dest / filename).write_text(text)
     if kind == "syntax_error" and not assignment.modules:
-        cells = {notebooks.meta(c)["grade_id"]: notebooks.without_fences(notebooks.source(c))
+        answers = {cells.meta(c)["grade_id"]: notebooks.without_fences(cells.source(c))
                  + "\n" + BROKEN_LINE
                  for c in source["cells"]
-                 if notebooks.meta(c).get("solution") and c["cell_type"] == "code"}
-    notebook.write_text(json.dumps(_fill_notebook(released, source, cells), indent=1))
+                 if cells.meta(c).get("solution") and c["cell_type"] == "code"}
+    notebook.write_text(json.dumps(_fill_notebook(released, source, answers), indent=1))
 
 
 def expected_score(kind: str, assignment: course.Assignment) -> float:
-    points = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+    points = cells.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
     if kind == "correct":
         return sum(points.values())
     sample = samples.for_assignment(assignment.id)
@@ -106,8 +108,8 @@ def grade_demo_class(root: Path, log=print, allow_weak=False):
     wrong = [o for o in outcomes
              if abs(o.total - expected_score(o.student, course.get(o.assignment))) > 1e-9]
     for o in wrong:
-        log(f"UNEXPECTED: {o.assignment} {o.student} scored {o.total:g}, expected "
-            f"{expected_score(o.student, course.get(o.assignment)):g}")
+        log(f"UNEXPECTED: {o.assignment} {o.student} scored {points_text(o.total)}, expected "
+            f"{points_text(expected_score(o.student, course.get(o.assignment)))}")
     log(f"\ndemo class graded in {root}: {len(outcomes)} submissions, "
         f"{'all as expected' if not wrong else f'{len(wrong)} unexpected'}")
     default = root.resolve() == course.DEFAULT_COURSE.resolve()

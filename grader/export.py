@@ -34,16 +34,14 @@ from pathlib import Path
 
 from . import course, notebooks
 from .feedback import graded, student_message, student_text, tasks
+from .nncheck import cells
+from .nncheck.cells import points_text
 
 FORMATS = ("csv", "canvas", "moodle", "gradescope")
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_MAX_ROW = "Points Possible"
 PLAIN_COLUMNS = ("student_id", "assignment", "autograded", "autograded_max", "hand_graded",
                  "hand_graded_max", "to_grade_by_hand", "late_penalty", "total", "max_total")
-
-
-def _g(n) -> str:
-    return f"{float(n):g}"
 
 
 @dataclass
@@ -76,7 +74,7 @@ class Grade:
 def _kinds(assignment: course.Assignment) -> tuple[dict, dict]:
     """(autograded cell -> max, hand-graded cell -> max), from the source notebook."""
     nb = notebooks.load(assignment.source_dir / assignment.notebook)
-    return notebooks.test_points(nb), notebooks.manual_points(nb)
+    return cells.test_points(nb), cells.manual_points(nb)
 
 
 def grades(root: Path, assignment_ids=None, students=None) -> list[Grade]:
@@ -113,22 +111,25 @@ def grades(root: Path, assignment_ids=None, students=None) -> list[Grade]:
                     continue
                 grade.submitted = True
                 grade.late_penalty = float(submission.late_submission_penalty or 0.0)
-                for nb in submission.notebooks:
-                    for cell in nb.grades:
-                        score = cell.manual_score if cell.manual_score is not None \
-                            else cell.auto_score
-                        if cell.name in hand_max:
-                            graded_yet = cell.manual_score is not None or \
-                                not cell.needs_manual_grade
-                            grade.cells[cell.name] = (score if graded_yet else None,
-                                                      float(cell.max_score))
-                            grade.hand_graded += float(score or 0.0)
-                            grade.to_grade += 0 if graded_yet else 1
-                        else:
-                            grade.cells[cell.name] = (float(score or 0.0), float(cell.max_score))
-                            grade.autograded += float(score or 0.0)
+                _add_cells(grade, submission, hand_max)
                 found.append(grade)
     return found
+
+
+def _add_cells(grade: Grade, submission, hand_max: dict):
+    """The submission's cell scores into `grade`, as nbgrader counts them: a manual score wins
+    over the autograder's; a cell graded by hand and not graded yet is pending (None)."""
+    for nb in submission.notebooks:
+        for cell in nb.grades:
+            score = cell.manual_score if cell.manual_score is not None else cell.auto_score
+            if cell.name in hand_max:
+                graded_yet = cell.manual_score is not None or not cell.needs_manual_grade
+                grade.cells[cell.name] = (score if graded_yet else None, float(cell.max_score))
+                grade.hand_graded += float(score or 0.0)
+                grade.to_grade += 0 if graded_yet else 1
+            else:
+                grade.cells[cell.name] = (float(score or 0.0), float(cell.max_score))
+                grade.autograded += float(score or 0.0)
 
 
 # -- the formats -----------------------------------------------------------------------------
@@ -136,18 +137,24 @@ def grades(root: Path, assignment_ids=None, students=None) -> list[Grade]:
 def plain_rows(table: list[Grade]) -> list[list[str]]:
     rows = [list(PLAIN_COLUMNS)]
     for g in table:
-        rows.append([g.student, g.assignment, _g(g.autograded), _g(g.autograded_max),
-                     _g(g.hand_graded), _g(g.hand_graded_max), str(g.to_grade),
-                     _g(g.late_penalty), _g(g.total), _g(g.max_total)])
+        rows.append([g.student, g.assignment, *map(points_text, (g.autograded, g.autograded_max,
+                                                                 g.hand_graded, g.hand_graded_max)),
+                     str(g.to_grade), *map(points_text, (g.late_penalty, g.total, g.max_total))])
     return rows
 
 
 def _wide(table: list[Grade]):
+    """(the assignments, student -> assignment -> Grade): a row per student."""
     assignments = list(dict.fromkeys(g.assignment for g in table))
     by_student = {}
     for g in table:
         by_student.setdefault(g.student, {})[g.assignment] = g
     return assignments, by_student
+
+
+def _totals(mine: dict, assignments) -> list[str]:
+    """A student's total per assignment, empty where they have no grade."""
+    return [points_text(mine[a].total) if a in mine else "" for a in assignments]
 
 
 def canvas_rows(table: list[Grade]) -> list[list[str]]:
@@ -156,13 +163,12 @@ def canvas_rows(table: list[Grade]) -> list[list[str]]:
     assignments, by_student = _wide(table)
     maxima = {g.assignment: g.max_total for g in table}
     rows = [[*CANVAS_IDENTITY, *assignments],
-            [CANVAS_MAX_ROW, "", "", "", "", *(_g(maxima[a]) for a in assignments)]]
+            [CANVAS_MAX_ROW, "", "", "", "", *(points_text(maxima[a]) for a in assignments)]]
     for student, mine in by_student.items():
         first, last = next(iter(mine.values())).name
         shown = f"{last}, {first}" if first and last else student
         lms = next(iter(mine.values())).lms_user_id
-        rows.append([shown, lms, "", student, "",
-                     *(_g(mine[a].total) if a in mine else "" for a in assignments)])
+        rows.append([shown, lms, "", student, "", *_totals(mine, assignments)])
     return rows
 
 
@@ -172,7 +178,7 @@ def moodle_rows(table: list[Grade]) -> list[list[str]]:
     assignments, by_student = _wide(table)
     rows = [["Username", *assignments]]
     for student, mine in by_student.items():
-        rows.append([student, *(_g(mine[a].total) if a in mine else "" for a in assignments)])
+        rows.append([student, *_totals(mine, assignments)])
     return rows
 
 
@@ -187,19 +193,44 @@ def gradescope_results(record: dict, task_names: dict, grade: Grade | None = Non
 
     The score is the gradebook's total when `grade` is given (hand-graded cells and the late
     penalty included), else the autograded total of the record."""
-    status = record.get("status", "")
-    tested = status == "graded"
+    by_cell = grade.cells if grade else {}
+    tests = [_submission_test(record), *_check_tests(record, task_names, by_cell)]
+    hand, pending = _hand_tests(record, by_cell, first=len(tests))
+    total = grade.total if grade else float(record.get("total", 0))
+    maximum = grade.max_total if grade else float(record.get("max_total", 0))
+    return {
+        "score": float(total),
+        "execution_time": int(round(float(record.get("seconds", 0)))),
+        "output": _overview(record, pending, grade),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "extra_data": {"assignment": record.get("assignment"), "student": record.get("student"),
+                       "status": record.get("status", ""), "max_total": float(maximum),
+                       "late_penalty": float(grade.late_penalty if grade else 0.0),
+                       "isolation": record.get("isolation") or "",
+                       "flags": list(record.get("flags", []))},
+        "tests": tests + hand,
+    }
+
+
+def _submission_test(record) -> dict:
+    """The visible test that says whether the submission ran, and what happened."""
     events = [student_text(e) for e in record.get("events", [])]
-    isolation = record.get("isolation")
-    tests = [{"name": "Submission", "number": "0", "score": 0.0, "max_score": 0.0,
-              "status": "passed" if tested and not events else "failed",
-              "output": "\n".join([submission_summary(record), *events,
-                                   *(student_text(n) for n in record.get("notes", []))]),
-              "visibility": "visible"}]
-    cells = grade.cells if grade else {}
+    return {"name": "Submission", "number": "0", "score": 0.0, "max_score": 0.0,
+            "status": "passed" if record.get("status") == "graded" and not events else "failed",
+            "output": "\n".join([submission_summary(record), *events,
+                                 *(student_text(n) for n in record.get("notes", []))]),
+            "visibility": "visible"}
+
+
+def _check_tests(record, task_names, by_cell) -> list[dict]:
+    """A test per autograded check, shown after the due date (the hidden tests decide it); its
+    score the gradebook's when the staff changed it."""
+    tested = record.get("status") == "graded"
+    tests = []
     for number, (check_id, check) in enumerate(record.get("checks", {}).items(), 1):
         task = task_names.get(check_id, check_id)
-        score, maximum = cells.get(check_id, (float(check.get("points", 0)),
+        score, maximum = by_cell.get(check_id, (float(check.get("points", 0)),
                                               float(check.get("max_points", 0))))
         passed = score >= maximum
         if passed:
@@ -214,36 +245,33 @@ def gradescope_results(record: dict, task_names: dict, grade: Grade | None = Non
                       "score": float(score), "max_score": float(maximum),
                       "status": "passed" if passed else "failed", "output": output,
                       "tags": [task], "visibility": "after_due_date"})
-    pending = []
+    return tests
+
+
+def _hand_tests(record, by_cell, first: int) -> tuple[list[dict], list[str]]:
+    """(a test per cell graded by hand once graded, numbered from `first`; the grade ids still
+    to grade)."""
+    tests, pending = [], []
     for grade_id, maximum in record.get("manual", {}).items():
-        score = cells.get(grade_id, (None, maximum))[0]
+        score = by_cell.get(grade_id, (None, maximum))[0]
         if score is None:
             pending.append(grade_id)
             continue
-        tests.append({"name": f"{grade_id} (graded by hand)", "number": str(len(tests)),
+        tests.append({"name": f"{grade_id} (graded by hand)", "number": str(first + len(tests)),
                       "score": float(score), "max_score": float(maximum),
                       "output": "graded by the course staff", "visibility": "after_published"})
-    total = grade.total if grade else float(record.get("total", 0))
-    maximum = grade.max_total if grade else float(record.get("max_total", 0))
+    return tests, pending
+
+
+def _overview(record, pending, grade) -> str:
     output = [f"{record.get('assignment')}: the checks' scores appear after the due date (the "
               "hidden tests decide them). Run `python check.py` in your assignment folder to "
               "see what to fix."]
     if pending:
         output.append(f"Still to be graded by hand: {', '.join(pending)}.")
     if grade and grade.late_penalty:
-        output.append(f"Late penalty: -{_g(grade.late_penalty)} points.")
-    return {
-        "score": float(total),
-        "execution_time": int(round(float(record.get("seconds", 0)))),
-        "output": "\n".join(output),
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "extra_data": {"assignment": record.get("assignment"), "student": record.get("student"),
-                       "status": status, "max_total": float(maximum),
-                       "late_penalty": float(grade.late_penalty if grade else 0.0),
-                       "isolation": isolation or "", "flags": list(record.get("flags", []))},
-        "tests": tests,
-    }
+        output.append(f"Late penalty: -{points_text(grade.late_penalty)} points.")
+    return "\n".join(output)
 
 
 def submission_summary(record: dict) -> str:
@@ -289,8 +317,7 @@ def add_arguments(parser):
     parser.add_argument("--format", choices=FORMATS, default="csv",
                         help="csv (plain, every part of each grade), canvas, moodle (their "
                         "gradebook imports) or gradescope (results.json); default csv")
-    parser.add_argument("--course-dir", type=Path, default=course.DEFAULT_COURSE,
-                        help=f"default: {course.DEFAULT_COURSE}")
+    course.add_course_dir(parser)
     parser.add_argument("--out", type=Path, help="a CSV: the file (default stdout); "
                         "gradescope: a results.json for one submission, or a folder")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")

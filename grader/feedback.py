@@ -10,13 +10,14 @@ goes through `student_message` / `student_text`, the one rule for what may be sh
 """
 from __future__ import annotations
 
-import html
 import json
 import re
-import sys
 from pathlib import Path
 
 from . import course, leaks, notebooks
+from .nncheck import cells
+from .nncheck.cells import points_text
+from .pages import document, escape
 from .records import load
 
 FEEDBACK_FILE = "feedback.html"
@@ -54,12 +55,17 @@ def student_message(check: dict, task: str) -> str:
     public = (check.get("public_message") or "").strip()
     if public:
         return WITHHELD.format(task=task) if leaks_in(public) else public
-    text = _FAIL_PREFIX.sub("", (check.get("message") or "").strip())
+    text = bare_message(check.get("message"))
     if not text:
         return "failed"
     if _EXPECTED_NUMBER.search(text) or leaks_in(text):
         return WITHHELD.format(task=task)
     return text
+
+
+def bare_message(text) -> str:
+    """A check's message without the "[FAIL] check_id:" its test puts before it."""
+    return _FAIL_PREFIX.sub("", (text or "").strip())
 
 
 def student_text(text: str, withheld: str = "(details withheld: ask the course staff)") -> str:
@@ -94,7 +100,7 @@ def graded(root: Path, assignment_ids=None, students=None) -> list[tuple]:
 
 def tasks(assignment: course.Assignment) -> dict:
     """check id -> the task it grades (Dense.backward), from the assignment's registry."""
-    from .release import checks_module
+    from .course import checks_module
     try:
         return {check_id: task for check_id, (task, _) in checks_module(assignment).CHECKS.items()}
     except Exception:   # a registry being rewritten must not stop feedback
@@ -103,7 +109,7 @@ def tasks(assignment: course.Assignment) -> dict:
 
 def bonus_ids(assignment: course.Assignment) -> frozenset:
     """The grade ids of the bonus cells, from the assignment's registry (nncheck's BONUS)."""
-    from .release import checks_module
+    from .course import checks_module
     try:
         return frozenset(getattr(checks_module(assignment), "BONUS", ()))
     except Exception:   # a registry being rewritten must not stop feedback
@@ -141,11 +147,11 @@ def cell_errors(root: Path, assignment: course.Assignment, student: str) -> list
         return []
     found = []
     for index, cell in enumerate(nb.get("cells", []), 1):
-        if notebooks.is_test(cell):
+        if cells.is_test(cell):
             continue
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                found.append((index, notebooks.meta(cell).get("grade_id", ""),
+                found.append((index, cells.meta(cell).get("grade_id", ""),
                               f"{output.get('ename')}: {output.get('evalue')}"))
     return found
 
@@ -167,34 +173,73 @@ th { background: #f3f3f3; } td.num { text-align: right; white-space: nowrap; }
 """
 
 
-def _e(text) -> str:
-    return html.escape(str(text))
-
-
-def _points(n) -> str:
-    return f"{float(n):g}"
-
-
-def _split(entries: dict, bonus, key) -> tuple:
-    """(regular, bonus) sums of entries[id][key]."""
-    regular = sum(float(v.get(key, 0)) for k, v in entries.items() if k not in bonus)
-    extra = sum(float(v.get(key, 0)) for k, v in entries.items() if k in bonus)
+def _split(points: dict, bonus) -> tuple:
+    """(regular, bonus) sums of id -> points."""
+    regular = sum(float(v) for k, v in points.items() if k not in bonus)
+    extra = sum(float(v) for k, v in points.items() if k in bonus)
     return regular, extra
 
 
 def _share(got, of) -> str:
     """'22 / 28 points + 0 / 3 bonus' (the notebook's and check.py's split)."""
-    text = f"{_points(got[0])} / {_points(of[0])} points"
-    return text + (f" + {_points(got[1])} / {_points(of[1])} bonus" if of[1] else "")
+    text = f"{points_text(got[0])} / {points_text(of[0])} points"
+    return text + (f" + {points_text(got[1])} / {points_text(of[1])} bonus" if of[1] else "")
 
 
 def render(record: dict, assignment: course.Assignment, task_names: dict, manual: dict,
            errors: list, bonus=()) -> str:
+    """The page: the score, what happened, the checks, the cells graded by hand, and where to
+    look for the cause. `manual`: grade id -> (score or None, max, comment), the gradebook's;
+    `errors`: (cell number, grade id, error) of the cells that raised."""
     checks = record.get("checks", {})
-    failed = [c for c in checks.values() if not c.get("passed")]
+    passed = sum(1 for c in checks.values() if c.get("passed"))
+    body = [f"<h1>{escape(assignment.title)}</h1>",
+            f"<p class='sub'>Feedback for <b>{escape(record.get('student'))}</b> on "
+            f"<code>{escape(assignment.id)}</code></p>",
+            f"<p class='score'>Autograded: {_score(record, manual, bonus)}</p>",
+            f"<p>{passed} of {len(checks)} checks passed.</p>",
+            *_happened(record, errors), _checks(record, task_names),
+            *_by_hand(record, manual), _finding_the_cause(assignment)]
+    return document(f"Feedback: {assignment.id} ({record.get('student')})", STYLE, body)
+
+
+def _score(record, manual, bonus) -> str:
+    """The autograded points, and once there are cells graded by hand, theirs."""
+    checks = record.get("checks", {})
+    line = _share(_split({c: v.get("points", 0) for c, v in checks.items()}, bonus),
+                  _split({c: v.get("max_points", 0) for c, v in checks.items()}, bonus))
+    maxima = record.get("manual", {})
+    if not maxima:
+        return line
+    scores = {g: manual.get(g, (None,))[0] for g in maxima}
+    done = _split({g: score or 0.0 for g, score in scores.items()}, bonus)
+    pending = sum(1 for score in scores.values() if score is None)
+    return (f"{line} &middot; graded by hand: {_share(done, _split(maxima, bonus))}"
+            + (f" ({pending} cell{'s' if pending != 1 else ''} still to grade)" if pending
+               else ""))
+
+
+def _happened(record, errors) -> list[str]:
+    """What went wrong while grading, as the student may read it: the status, the grader's
+    events and notes, the cells that raised (a cell that does not parse is an event already)."""
+    status = record.get("status", "")
+    setup_failed = "setup cell failed" in status
+    happened = [student_text(status)] if status != "graded" else []
+    happened += [student_text(event) for event in record.get("events", [])]
+    happened += [student_text(note) for note in record.get("notes", [])]
+    happened += [student_text(f"cell {n}{f' ({gid})' if gid else ''} raised {error}")
+                 for n, gid, error in errors
+                 if not (setup_failed and gid == "setup") and not error.startswith(UNPARSABLE)]
+    if not happened:
+        return []
+    return ["<h2>What happened</h2><ul>"
+            + "".join(f"<li>{escape(item)}</li>" for item in happened) + "</ul>"]
+
+
+def _checks(record, task_names) -> str:
     status = record.get("status", "")
     rows = []
-    for check_id, check in checks.items():
+    for check_id, check in record.get("checks", {}).items():
         task = task_names.get(check_id, check_id)
         ok = check.get("passed")
         if ok:
@@ -206,73 +251,41 @@ def render(record: dict, assignment: course.Assignment, task_names: dict, manual
         else:
             message = student_message(check, task)
         rows.append(
-            f"<tr><td><code>{_e(check_id)}</code></td><td>{_e(task)}</td>"
-            f"<td class='num'>{_points(check.get('points', 0))} / "
-            f"{_points(check.get('max_points', 0))}</td>"
+            f"<tr><td><code>{escape(check_id)}</code></td><td>{escape(task)}</td>"
+            f"<td class='num'>{points_text(check.get('points', 0))} / "
+            f"{points_text(check.get('max_points', 0))}</td>"
             f"<td class='{'pass' if ok else 'fail'}'>{'passed' if ok else 'failed'}</td>"
-            f"<td>{_e(message)}</td></tr>")
-    happened = []
-    if status != "graded":
-        happened.append(student_text(status))
-    happened += [student_text(event) for event in record.get("events", [])]
-    happened += [student_text(note) for note in record.get("notes", [])]
-    setup_failed = "setup cell failed" in status
-    happened += [student_text(f"cell {n}{f' ({gid})' if gid else ''} raised {error}")
-                 for n, gid, error in errors
-                 if not (setup_failed and gid == "setup")
-                 and not error.startswith(UNPARSABLE)]     # the grader's events say it, once
-    manual_rows, manual_done, manual_max, manual_pending = [], 0.0, 0.0, 0
+            f"<td>{escape(message)}</td></tr>")
+    return ("<h2>Autograded checks</h2><table><thead><tr><th>Check</th><th>Task</th>"
+            "<th>Points</th><th>Result</th><th>What to fix</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _by_hand(record, manual) -> list[str]:
+    """The cells graded by hand: points, whether graded yet, the grader's comment."""
+    rows = []
     for grade_id, maximum in record.get("manual", {}).items():
         score, _, comment = manual.get(grade_id, (None, maximum, ""))
-        manual_max += float(maximum)
-        if score is None:
-            manual_pending += 1
-            state = "<span class='pending'>not graded yet</span>"
-        else:
-            manual_done += float(score)
-            state = f"{_points(score)} / {_points(maximum)}"
-        manual_rows.append(f"<tr><td><code>{_e(grade_id)}</code></td>"
-                           f"<td class='num'>{_points(maximum)}</td><td>{state}</td>"
-                           f"<td>{_e(student_text(comment, '(comment withheld)'))}</td></tr>")
-    earned, possible = _split(checks, bonus, "points"), _split(checks, bonus, "max_points")
-    done = {g: (manual.get(g, (None,))[0] or 0.0) for g in record.get("manual", {})}
-    hand_done = _split({g: {"v": v} for g, v in done.items()}, bonus, "v")
-    hand_max = _split({g: {"v": m} for g, m in record.get("manual", {}).items()}, bonus, "v")
-    hand = ""
-    if manual_rows:
-        hand = (f" &middot; graded by hand: {_share(hand_done, hand_max)}"
-                + (f" ({manual_pending} cell{'s' if manual_pending != 1 else ''} still to grade)"
-                   if manual_pending else ""))
-    parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
-        f"<title>Feedback: {_e(assignment.id)} ({_e(record.get('student'))})</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>{_e(assignment.title)}</h1>",
-        f"<p class='sub'>Feedback for <b>{_e(record.get('student'))}</b> on "
-        f"<code>{_e(assignment.id)}</code></p>",
-        f"<p class='score'>Autograded: {_share(earned, possible)}{hand}</p>",
-        f"<p>{len(checks) - len(failed)} of {len(checks)} checks passed.</p>",
-    ]
-    if happened:
-        parts.append("<h2>What happened</h2><ul>"
-                     + "".join(f"<li>{_e(item)}</li>" for item in happened) + "</ul>")
-    parts.append("<h2>Autograded checks</h2><table><thead><tr><th>Check</th><th>Task</th>"
-                 "<th>Points</th><th>Result</th><th>What to fix</th></tr></thead><tbody>"
-                 + "".join(rows) + "</tbody></table>")
-    if manual_rows:
-        parts.append("<h2>Graded by hand</h2><table><thead><tr><th>Cell</th><th>Points</th>"
-                     "<th>Status</th><th>Comment</th></tr></thead><tbody>"
-                     + "".join(manual_rows) + "</tbody></table>")
-    parts.append(
-        "<h2>Finding the cause</h2><p class='note'>The grade comes from hidden tests that run "
-        "the same checks as your notebook's test cells on more cases"
-        + (", next to a reference implementation" if assignment.modules else "")
-        + ". In your assignment folder, <code>python check.py</code> runs every public check "
-        "and says, for each failure, what is wrong and where (which layer or function, which "
-        "gradient, which entry, your value and the numerical one, and a hint for well-known "
-        "mistakes); <code>python check.py CHECK</code> runs one.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+        state = ("<span class='pending'>not graded yet</span>" if score is None
+                 else f"{points_text(score)} / {points_text(maximum)}")
+        rows.append(f"<tr><td><code>{escape(grade_id)}</code></td>"
+                    f"<td class='num'>{points_text(maximum)}</td><td>{state}</td>"
+                    f"<td>{escape(student_text(comment, '(comment withheld)'))}</td></tr>")
+    if not rows:
+        return []
+    return ["<h2>Graded by hand</h2><table><thead><tr><th>Cell</th><th>Points</th>"
+            "<th>Status</th><th>Comment</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>"]
+
+
+def _finding_the_cause(assignment) -> str:
+    return ("<h2>Finding the cause</h2><p class='note'>The grade comes from hidden tests that "
+            "run the same checks as your notebook's test cells on more cases"
+            + (", next to a reference implementation" if assignment.modules else "")
+            + ". In your assignment folder, <code>python check.py</code> runs every public "
+            "check and says, for each failure, what is wrong and where (which layer or function, "
+            "which gradient, which entry, your value and the numerical one, and a hint for "
+            "well-known mistakes); <code>python check.py CHECK</code> runs one.</p>")
 
 
 def feedback(root: Path, assignment_ids=None, students=None, log=print) -> list[Path]:
@@ -300,8 +313,7 @@ def page_path(root: Path, assignment_id: str, student: str) -> Path:
 
 def add_arguments(parser):
     parser.add_argument("assignments", nargs="*", help="default: every graded assignment")
-    parser.add_argument("--course-dir", type=Path, default=course.DEFAULT_COURSE,
-                        help=f"default: {course.DEFAULT_COURSE}")
+    course.add_course_dir(parser)
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
 
 

@@ -29,7 +29,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import course, notebooks
+from . import course
+from .nncheck import cells
 
 STUDENT = "student"
 CONFIG = "gradescope.conf"
@@ -114,7 +115,7 @@ def _grade_ids(path: Path) -> set:
         if path.stat().st_size > 50 * 2 ** 20:
             return set()
         nb = json.loads(path.read_text(errors="replace"))
-        return {notebooks.meta(c).get("grade_id") for c in nb.get("cells", [])
+        return {cells.meta(c).get("grade_id") for c in nb.get("cells", [])
                 if isinstance(c, dict)} - {None}
     except (OSError, ValueError, AttributeError, TypeError):
         return set()

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from . import course, stubs
+from . import course, notebooks, stubs
+from .nncheck import cells
 
 MARKERS = (stubs.BEGIN, stubs.END, stubs.HIDDEN_BEGIN, stubs.HIDDEN_END,
            "BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "grader.hidden", "source_layers")
@@ -46,10 +47,8 @@ def _split(source: str) -> tuple[set[str], set[str]]:
 
 
 def _notebook_sources(path: Path):
-    nb = json.loads(path.read_text())
-    for cell in nb.get("cells", []):
-        source = cell.get("source", "")
-        yield "".join(source) if isinstance(source, list) else source
+    for cell in notebooks.load(path).get("cells", []):
+        yield cells.source(cell)
 
 
 @lru_cache(maxsize=1)
@@ -100,9 +99,7 @@ def scan(root: Path | str, allow_outputs: bool = False) -> list[Finding]:
             findings.append(Finding(rel, 0, "not valid notebook JSON"))
             continue
         for index, cell in enumerate(nb.get("cells", [])):
-            source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else source
-            _scan_text(f"{rel}[cell {index}]", source, secrets, findings)
+            _scan_text(f"{rel}[cell {index}]", cells.source(cell), secrets, findings)
             if cell.get("outputs") and not allow_outputs:
                 findings.append(Finding(f"{rel}[cell {index}]", 0,
                                         "has outputs (reference outputs must not be released)"))

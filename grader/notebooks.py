@@ -1,4 +1,4 @@
-"""Reading nbgrader source notebooks: which cells are tests, answers, solutions."""
+"""Reading nbgrader source notebooks from disk (a cell's parts: `grader.nncheck.cells`)."""
 from __future__ import annotations
 
 import json
@@ -9,36 +9,6 @@ from . import stubs
 
 def load(path: Path | str) -> dict:
     return json.loads(Path(path).read_text())
-
-
-def source(cell) -> str:
-    text = cell.get("source", "")
-    return "".join(text) if isinstance(text, list) else text
-
-
-def meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def is_test(cell) -> bool:
-    """An autograded test cell: graded code that is not itself a student answer."""
-    m = meta(cell)
-    return cell.get("cell_type") == "code" and bool(m.get("grade")) and not m.get("solution")
-
-
-def is_manual(cell) -> bool:
-    m = meta(cell)
-    return bool(m.get("grade")) and bool(m.get("solution"))
-
-
-def test_points(nb) -> dict:
-    """grade_id -> points of every autograded test cell, in notebook order."""
-    return {meta(c)["grade_id"]: float(meta(c).get("points", 0)) for c in nb["cells"] if is_test(c)}
-
-
-def manual_points(nb) -> dict:
-    return {meta(c)["grade_id"]: float(meta(c).get("points", 0))
-            for c in nb["cells"] if is_manual(c)}
 
 
 def without_fences(text: str) -> str:

@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path
 
 from . import course, leaks, notebooks, stubs
+from .nncheck import cells
 
 STUDENT_PACKAGES = ("numpy", "scipy", "scikit-learn", "matplotlib", "jupyter")
 
@@ -113,7 +114,7 @@ def student_readme(assignment: course.Assignment, version: str = "unversioned") 
               "- `nncheck/` -- the public checks the test cells and `check.py` run",
               "- `requirements.txt` -- what to install"]
     submit = " and ".join(f"`{name}`" for name in [assignment.notebook, *assignment.modules])
-    checks = list(checks_module(assignment).CHECKS)
+    checks = list(course.checks_module(assignment).CHECKS)
     training = "training" in checks
     return string.Template((TEMPLATES / "README_student.md").read_text()).substitute(
         title=assignment.title, assignment=assignment.id, version=version,
@@ -187,14 +188,6 @@ def _remove(bundles):
 
 # -- proving a bundle right: the reference earns every point, the stubs none ---------------
 
-def checks_module(assignment: course.Assignment):
-    """grader.nncheck.<aN>, the registry named in the notebook's setup cell."""
-    from .nncheck import selfcheck
-    source = notebooks.load(assignment.source_dir / assignment.notebook)
-    name = selfcheck.check_module_name(source) or assignment.id.split("_", 1)[0]
-    return importlib.import_module(f"grader.nncheck.{name}")
-
-
 def grading_reference(assignment: course.Assignment):
     """What the hidden tests pass as `reference`: the source_layers module (assignment 3), or
     None (assignments 1 and 2 have no reference implementation)."""
@@ -230,23 +223,23 @@ def namespace(assignment: course.Assignment, notebook: Path, modules: dict[str, 
     test cells, no cells graded by hand), with `modules` ({filename: source}) importable by
     name and `nncheck` the public checks. Returns (namespace, cell errors)."""
     from . import nncheck
-    from .nncheck import selfcheck
-    checks_module(assignment)      # imported, so `from nncheck import aN` finds it
+    from .nncheck.runcells import run_cells
+    course.checks_module(assignment)      # imported, so `from nncheck import aN` finds it
     loaded = {Path(filename).stem: _module(Path(filename).stem, text)
               for filename, text in modules.items()}
     ns = {}
     for module in loaded.values():
         ns.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
     with _cell_side_effects_contained():
-        return selfcheck.run_cells(notebook, ns, modules={**loaded, "nncheck": nncheck})
+        return run_cells(notebook, ns, modules={**loaded, "nncheck": nncheck})
 
 
 def verify_bundle(assignment: course.Assignment, released_notebook: Path) -> list[str]:
     """Why the bundle must not be published: the reference (reference modules + the source
     notebook) loses a point, or the stubs (stub modules + the released notebook) earn one."""
     problems = []
-    checks = checks_module(assignment)
-    tests = notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+    checks = course.checks_module(assignment)
+    tests = cells.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
     missing = sorted(set(checks.CHECKS) - set(tests))
     unknown = sorted(set(tests) - set(checks.CHECKS))
     if missing:

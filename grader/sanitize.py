@@ -15,6 +15,8 @@ import collections
 import html.parser
 import re
 
+from .nncheck import cells
+
 TEXT_LIMIT = 100_000            # characters of one text output
 IMAGE_LIMIT = 2_000_000         # base64 characters of one PNG (~1.5 MB)
 CELL_OUTPUTS = 50               # outputs kept per cell
@@ -203,8 +205,7 @@ def markdown(source: str, raw: bool = False, attachments=None) -> str:
 def cell_source(cell: dict) -> tuple[str, str | None]:
     """A student cell's source as it may be stored (bounded; Markdown and raw made inert), and
     what was changed, if anything."""
-    source = cell.get("source", "")
-    source = text("".join(source) if isinstance(source, list) else source)
+    source = text(cells.source(cell))
     if len(source) > SOURCE_LIMIT:
         note = (f"this cell's {len(source):,} characters exceed the {SOURCE_LIMIT:,} a cell "
                 "may hold; it was not kept, and not run")

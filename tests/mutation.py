@@ -34,8 +34,9 @@ def tests(module, mutants, needles, namespace, failing, hidden_cases, reachable,
         (points of the hidden checks that pass), except for the checks only the hidden cases
         catch, which it overestimates by exactly their points."""
         from grader import course, notebooks
+        from grader.nncheck import cells
         a = course.get(assignment_id)
-        points = notebooks.test_points(notebooks.load(a.source_dir / a.notebook))
+        points = cells.test_points(notebooks.load(a.source_dir / a.notebook))
         overrides, expected, *public = mutants[mutant]
         ids = reachable(overrides)
         ns = namespace(**overrides)

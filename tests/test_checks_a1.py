@@ -138,14 +138,15 @@ def test_run_raises_assertion_with_the_message():
 # ------------------------------------------------------------- the notebook and its sample
 def test_notebook_has_one_test_cell_per_check_and_the_sample_names_real_cells():
     from grader import course, notebooks
+    from grader.nncheck import cells
     from grader.samples import a1 as sample
 
     nb = notebooks.load(course.get("a1_matrix_calculus").source_dir / "a1_matrix_calculus.ipynb")
-    tests = [notebooks.meta(c)["grade_id"] for c in nb["cells"] if notebooks.is_test(c)]
+    tests = [cells.meta(c)["grade_id"] for c in nb["cells"] if cells.is_test(c)]
     assert sorted(tests) == sorted(a1.CHECKS)
-    assert all(1 <= p <= 3 for p in notebooks.test_points(nb).values())
-    solutions = {notebooks.meta(c)["grade_id"] for c in nb["cells"]
-                 if notebooks.meta(c).get("solution") and c["cell_type"] == "code"}
+    assert all(1 <= p <= 3 for p in cells.test_points(nb).values())
+    solutions = {cells.meta(c)["grade_id"] for c in nb["cells"]
+                 if cells.meta(c).get("solution") and c["cell_type"] == "code"}
     assert set(sample.BUGGY_CELLS) <= solutions
     assert sample.BUGGY_LOSES <= set(tests) and sample.BUGGY_MODULES == {}
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from grader.hidden import a2 as hidden
-from grader.nncheck import a2, graphs
+from grader.nncheck import a2, gates, graphs, svm
 
 
 # ------------------------------------------------------------------- correct answers
@@ -178,7 +178,7 @@ def test_lecture_numbers_are_the_public_cases():
 
 def test_lecture_values_come_out_of_the_checks():
     """The lecture's numbers are what the oracle computes (nothing stored as a literal)."""
-    v = graphs.LECTURE_XYZ
+    v = gates.LECTURE_XYZ
     grads = [graphs.derivative(lambda t: (v["x"] + v["y"]) * t, v["z"]),
              graphs.derivative(lambda t: (t + v["y"]) * v["z"], v["x"])]
     assert np.allclose(grads, [3, -4])
@@ -189,7 +189,7 @@ def test_svm_cases_stay_off_the_hinge():
     """Finite differences are only valid away from margins of exactly 0."""
     for check_id in ("svm_naive_grad", "svm_vectorized_grad"):
         for seed, dims in hidden_cases(check_id):
-            W, X, y = graphs.svm_data(seed, **dims)
+            W, X, y = svm.svm_data(seed, **dims)
             scores = X @ W
             margins = scores - scores[np.arange(len(X)), y][:, None] + 1
             margins[np.arange(len(X)), y] = 10
@@ -224,14 +224,15 @@ def test_stubs_fail_cleanly(check_id):
 # ------------------------------------------------------------- the notebook and its sample
 def test_notebook_has_one_test_cell_per_check_and_the_sample_names_real_cells():
     from grader import course, notebooks
+    from grader.nncheck import cells
     from grader.samples import a2 as sample
 
     nb = notebooks.load(course.get("a2_backprop").source_dir / "a2_backprop.ipynb")
-    tests = [notebooks.meta(c)["grade_id"] for c in nb["cells"] if notebooks.is_test(c)]
+    tests = [cells.meta(c)["grade_id"] for c in nb["cells"] if cells.is_test(c)]
     assert sorted(tests) == sorted(a2.CHECKS)
-    assert all(1 <= p <= 3 for p in notebooks.test_points(nb).values())
-    solutions = {notebooks.meta(c)["grade_id"] for c in nb["cells"]
-                 if notebooks.meta(c).get("solution") and c["cell_type"] == "code"}
+    assert all(1 <= p <= 3 for p in cells.test_points(nb).values())
+    solutions = {cells.meta(c)["grade_id"] for c in nb["cells"]
+                 if cells.meta(c).get("solution") and c["cell_type"] == "code"}
     assert set(sample.BUGGY_CELLS) <= solutions
     assert sample.BUGGY_LOSES <= set(tests) and sample.BUGGY_MODULES == {}
 

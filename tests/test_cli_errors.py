@@ -29,6 +29,17 @@ def one_line(stderr):
     return lines[0]
 
 
+def release_a1(root):
+    code, _, err = grader("release", "a1_matrix_calculus", "--course-dir", root)
+    assert code == 0, err
+
+
+def regrade(root, student):
+    """`grader autograde` of one a1 submission again."""
+    return grader("autograde", "a1_matrix_calculus", "--student", student, "--force",
+                  "--course-dir", root)
+
+
 @pytest.fixture
 def course_copy(graded, tmp_path):
     """A copy of the graded demo class that a test may change."""
@@ -82,8 +93,7 @@ def test_a_student_with_no_graded_submission(verb, graded):
 @pytest.mark.parametrize("verb", ["feedback", "report", "export"])
 def test_a_released_class_with_nothing_graded_says_so(verb, tmp_path):
     root = tmp_path / "course"
-    code, _, err = grader("release", "a1_matrix_calculus", "--course-dir", root)
-    assert code == 0, err
+    release_a1(root)
     code, out, err = grader(verb, "--course-dir", root)
     assert code == 2
     assert "no graded submission" in one_line(err) and "grader autograde" in err
@@ -91,7 +101,7 @@ def test_a_released_class_with_nothing_graded_says_so(verb, tmp_path):
 
 def test_autograde_with_nothing_submitted_says_where_it_looked(tmp_path):
     root = tmp_path / "course"
-    assert grader("release", "a1_matrix_calculus", "--course-dir", root)[0] == 0
+    release_a1(root)
     code, out, err = grader("autograde", "--course-dir", root)
     assert code == 2
     line = one_line(err)
@@ -99,8 +109,7 @@ def test_autograde_with_nothing_submitted_says_where_it_looked(tmp_path):
 
 
 def test_a_submission_recorded_as_zero_exits_1(course_copy):
-    code, out, err = grader("autograde", "a1_matrix_calculus", "--student", "missing_notebook",
-                            "--force", "--course-dir", course_copy)
+    code, out, err = regrade(course_copy, "missing_notebook")
     assert code == 1, out + err
     assert "missing_notebook" in out and "recorded as zero" in out
     record = json.loads((course_copy / "autograded" / "missing_notebook" / "a1_matrix_calculus"
@@ -109,8 +118,7 @@ def test_a_submission_recorded_as_zero_exits_1(course_copy):
 
 
 def test_a_correct_submission_exits_0(course_copy):
-    code, out, err = grader("autograde", "a1_matrix_calculus", "--student", "correct",
-                            "--force", "--course-dir", course_copy)
+    code, out, err = regrade(course_copy, "correct")
     assert code == 0, out + err
 
 

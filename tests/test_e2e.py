@@ -4,13 +4,14 @@ import subprocess
 import pytest
 
 from grader import course, demo, notebooks
+from grader.nncheck import cells
 from grader.samples import for_assignment
 
 pytestmark = pytest.mark.slow
 
 
 def _tests(assignment):
-    return notebooks.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
+    return cells.test_points(notebooks.load(assignment.source_dir / assignment.notebook))
 
 
 def test_every_sample_scores_as_expected(graded):
@@ -63,10 +64,10 @@ def test_untouched_release_fails_every_test_cell_and_correct_passes_every_one(gr
         for student, should_fail in (("untouched_release", True), ("correct", False)):
             nb = notebooks.load(root / "autograded" / student / assignment.id / assignment.notebook)
             for cell in nb["cells"]:
-                if notebooks.is_test(cell):
+                if cells.is_test(cell):
                     errored = any(o["output_type"] == "error" for o in cell.get("outputs", []))
                     assert errored == should_fail, (assignment.id, student,
-                                                    notebooks.meta(cell)["grade_id"])
+                                                    cells.meta(cell)["grade_id"])
 
 
 def test_the_students_module_is_what_gets_graded(graded):

@@ -17,19 +17,21 @@ import pytest
 from grader import course, export, notebooks
 from grader.cli import main
 from grader.feedback import WITHHELD
+from grader.nncheck import cells
 
 AIDS = [a.id for a in course.available()]
 ROOT = course.ROOT
 
 # https://gradescope-autograders.readthedocs.io/en/latest/specs/ (results.json)
 VISIBILITY = {"enum": ["hidden", "after_due_date", "after_published", "visible"]}
+FORMAT = {"enum": ["text", "html", "simple_format", "md", "ansi"]}
 GRADESCOPE_SCHEMA = {
     "type": "object",
     "properties": {
         "score": {"type": "number"},
         "execution_time": {"type": "number"},
         "output": {"type": "string"},
-        "output_format": {"enum": ["text", "html", "simple_format", "md", "ansi"]},
+        "output_format": FORMAT,
         "visibility": VISIBILITY,
         "stdout_visibility": VISIBILITY,
         "extra_data": {"type": "object"},
@@ -40,10 +42,10 @@ GRADESCOPE_SCHEMA = {
                 "max_score": {"type": "number"},
                 "status": {"enum": ["passed", "failed"]},
                 "name": {"type": "string"},
-                "name_format": {"enum": ["text", "html", "simple_format", "md", "ansi"]},
+                "name_format": FORMAT,
                 "number": {"type": "string"},
                 "output": {"type": "string"},
-                "output_format": {"enum": ["text", "html", "simple_format", "md", "ansi"]},
+                "output_format": FORMAT,
                 "tags": {"type": "array", "items": {"type": "string"}},
                 "visibility": VISIBILITY,
                 "extra_data": {"type": "object"},
@@ -60,14 +62,17 @@ GRADESCOPE_SCHEMA = {
 pytestmark = pytest.mark.slow
 
 
-def _points(assignment):
+def _source(assignment):
     a = course.get(assignment)
-    return notebooks.test_points(notebooks.load(a.source_dir / a.notebook))
+    return notebooks.load(a.source_dir / a.notebook)
+
+
+def _points(assignment):
+    return cells.test_points(_source(assignment))
 
 
 def _hand(assignment):
-    a = course.get(assignment)
-    return notebooks.manual_points(notebooks.load(a.source_dir / a.notebook))
+    return cells.manual_points(_source(assignment))
 
 
 def export_rows(root, *args):

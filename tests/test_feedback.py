@@ -8,6 +8,7 @@ import pytest
 
 from grader import course, feedback, leaks, notebooks, records
 from grader.cli import main
+from grader.nncheck import cells
 
 AIDS = [a.id for a in course.available()]
 FORBIDDEN = ("BEGIN HIDDEN", "grader.hidden", "hidden.run", "source_layers", "BEGIN SOLUTION")
@@ -101,8 +102,8 @@ def test_feedback_leaks_nothing_on_any_assignment(pages):
             assert line not in readable and html.escape(line) not in text, (path, line)
         for cell in notebooks.load(course.get(path.parent.name).source_dir
                                    / f"{path.parent.name}.ipynb")["cells"]:
-            if notebooks.is_test(cell):         # no test cell's code, visible line included
-                assert notebooks.source(cell).strip() not in readable
+            if cells.is_test(cell):         # no test cell's code, visible line included
+                assert cells.source(cell).strip() not in readable
 
 
 @pytest.mark.slow

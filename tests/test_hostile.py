@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import autograde as grading, course, notebooks, records, release, stubs
+from grader import autograde as grading, course, records, release, stubs
+from grader.nncheck import cells
 from grader.cleanroom import Budget
 from grader.nbgrader_api import gradebook
 from tests.hostile.build import Submission, build_base
@@ -462,7 +463,7 @@ def _slow_cells_and_a_crash(sub):
         sub.add_cell(f"import time\ntime.sleep(1.9)   # slow experiment {i}")
     nb = sub.load()
     cell = nb["cells"][sub.index(nb, "multiply_gate_solution")]
-    source = notebooks.source(cell).replace("def backward(self, dz):",
+    source = cells.source(cell).replace("def backward(self, dz):",
                                             "def backward(self, dz):\n        import os; os._exit(1)", 1)
     cell["source"] = source
     sub.save(nb)

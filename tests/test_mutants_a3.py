@@ -44,10 +44,11 @@ def _notebook_cells():
     """The notebook's own code (encode, create_network, Callback), as a student who got it
     right writes it: the source notebook's answers."""
     from grader import course, notebooks
+    from grader.nncheck import cells
     a = course.get("a3_neural_network")
     nb = notebooks.load(a.source_dir / a.notebook)
-    return {notebooks.meta(c)["grade_id"]: notebooks.without_fences(notebooks.source(c))
-            for c in nb["cells"] if notebooks.meta(c).get("grade_id") in
+    return {cells.meta(c)["grade_id"]: notebooks.without_fences(cells.source(c))
+            for c in nb["cells"] if cells.meta(c).get("grade_id") in
             ("encode_solution", "create_network_solution", "callback_solution")}
 
 

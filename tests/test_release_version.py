@@ -5,7 +5,6 @@ import hashlib
 import json
 import stat
 import zipfile
-from pathlib import Path
 
 import pytest
 import yaml

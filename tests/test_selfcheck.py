@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from grader import course, leaks, notebooks, release
-from grader.nncheck import selfcheck
+from grader.nncheck import cells, progress, registry, runcells, selfcheck
 from grader.samples import for_assignment
 
 AIDS = [a.id for a in course.available()]
@@ -70,11 +70,11 @@ def test_runs_solution_and_given_cells_but_never_test_or_hand_graded_cells():
         _cell("given", "after = 1", "after"),
         {"cell_type": "markdown", "source": "raise", "metadata": {}},
     ]}
-    ns, errors = selfcheck.run_cells(nb, name="t.ipynb")
+    ns, errors = runcells.run_cells(nb, name="t.ipynb")
     assert list(ns["value"]) == [0, 2, 4] and ns["after"] == 1
     assert [(e.cell, e.grade_id) for e in errors] == [(6, "broken")]
     assert "NameError" in errors[0].error and "line 1" in errors[0].error
-    assert selfcheck.test_points(nb) == {"double": 2.0}
+    assert cells.test_points(nb) == {"double": 2.0}
 
 
 def test_cells_are_read_the_way_ipython_reads_them():
@@ -90,7 +90,7 @@ def test_cells_are_read_the_way_ipython_reads_them():
         _cell("solution", "%%bash\nexit 1", "bash"),
         _cell("solution", "!rm -rf /nonexistent\nafter_shell = 3", "shell"),
     ]}
-    ns, errors = selfcheck.run_cells(nb, name="t.ipynb")
+    ns, errors = runcells.run_cells(nb, name="t.ipynb")
     assert not errors, errors
     assert ns["text"] == "3 apples" and ns["flag"] is True and ns["timed"] == 1
     assert ns["body"] == 2 and ns["after_shell"] == 3
@@ -100,7 +100,7 @@ def test_a_cell_is_named_by_its_first_line_not_a_number():
     nb = {"cells": [_cell("given", "import numpy as np", "setup"),
                     _cell("solution", "# my helper\ndef helper():\n    return 1 / 0", "h"),
                     _cell("solution", "value = helper()", "use")]}
-    _, errors = selfcheck.run_cells(nb, name="t.ipynb")
+    _, errors = runcells.run_cells(nb, name="t.ipynb")
     (error,) = errors
     assert str(error) == "the cell starting 'value = helper()' raised ZeroDivisionError: " \
                          "division by zero (line 1)"
@@ -167,7 +167,8 @@ def test_the_self_check_reveals_no_solution_line():
             secret, public = secret | s, public | p
     solution_only = {l for l in secret - public if len(l) >= leaks.MIN_LENGTH
                      and not l.startswith("#")}
-    shipped = [course.NNCHECK / "selfcheck.py", *release.TEMPLATES.rglob("*")]
+    self_check = ("selfcheck.py", "runcells.py", "progress.py", "cells.py", "registry.py")
+    shipped = [*(course.NNCHECK / name for name in self_check), *release.TEMPLATES.rglob("*")]
     for path in shipped:
         if path.is_file():
             lines = {l.strip() for l in path.read_text().splitlines()}
@@ -181,7 +182,7 @@ def test_untouched_release_fails_every_check_and_says_so(graded, tmp_path, assig
     bundle = _copy(root / "release" / assignment, tmp_path, assignment)
     result = run_check(bundle)
     assert result.returncode == 1, result.stdout + result.stderr
-    checks = notebooks.test_points(notebooks.load(bundle / f"{assignment}.ipynb"))
+    checks = cells.test_points(notebooks.load(bundle / f"{assignment}.ipynb"))
     for check_id in checks:
         assert f"FAIL  {check_id} " in result.stdout, check_id
     assert "PASS" not in result.stdout
@@ -196,7 +197,7 @@ def test_correct_submission_passes_every_check(graded, tmp_path, assignment):
     assert (folder / "check.py").exists(), "the release ships check.py"
     result = run_check(folder)
     assert result.returncode == 0, result.stdout + result.stderr
-    checks = notebooks.test_points(notebooks.load(folder / f"{assignment}.ipynb"))
+    checks = cells.test_points(notebooks.load(folder / f"{assignment}.ipynb"))
     assert f"{len(checks)} of {len(checks)} checks pass: " in result.stdout
     assert _estimate(result.stdout) == sum(checks.values())
     assert "FAIL" not in result.stdout and "!" not in result.stdout.split("Public checks")[0]
@@ -214,7 +215,7 @@ def test_training_shows_progress_and_saves_the_accuracy_curves(graded, tmp_path)
     assert done and 10 < int(done.group(1)) <= 400 and float(done.group(2)) >= 90
     assert re.search(r"PASS  training .*\n\s+test accuracy \d+\.\d% after \d+ iterations",
                      result.stdout)
-    png = folder / selfcheck.CURVES_FILE
+    png = folder / progress.CURVES_FILE
     image = np.asarray(Image.open(png).convert("L"), dtype=float)
     assert image.shape[0] > 200 and image.std() > 10
 
@@ -257,7 +258,7 @@ def test_check_py_estimate_equals_the_autograde_score(graded, tmp_path, assignme
         assert submission.code_score == pytest.approx(outcomes[(assignment, sample)].total)
         a = course.get(assignment)
         nb = notebooks.load(a.source_dir / a.notebook)
-        points = selfcheck.Points.of(nb, selfcheck._find_module({}, assignment.split("_")[0]))
+        points = selfcheck.Points.of(nb, registry.checks_module(assignment))
         assert gb.find_assignment(assignment).max_score == pytest.approx(
             sum(points.tests.values()) + sum(points.manual.values()))
 
@@ -307,7 +308,7 @@ def test_report_in_a_jupyter_kernel(graded, tmp_path):
     from nbclient import NotebookClient
     folder = _copy(graded[0] / "submitted" / "buggy" / "a2_backprop", tmp_path, "a2")
     nb = nbformat.read(folder / "a2_backprop.ipynb", as_version=4)
-    nb.cells = [c for c in nb.cells if not notebooks.is_test(c)]
+    nb.cells = [c for c in nb.cells if not cells.is_test(c)]
     nb.cells.append(nbformat.v4.new_code_cell(
         "from nncheck.selfcheck import report\nresults = report(globals())"))
     NotebookClient(nb, timeout=300, kernel_name="python3",
@@ -323,7 +324,7 @@ def test_report_in_a_jupyter_kernel(graded, tmp_path):
 def _stated_points(nb):
     """(points, bonus) the notebook's introduction states: '(35 points). Bonus: ... 2, ... 4,
     ... 2.'; (None, 0) if it states none."""
-    intro = " ".join(notebooks.source(nb["cells"][0]).split())
+    intro = " ".join(cells.source(nb["cells"][0]).split())
     stated = re.search(r"\((\d+) points\)", intro)
     bonus = re.search(r"Bonus: ([^.]*)\.", intro)
     return (float(stated.group(1)) if stated else None,
@@ -336,7 +337,7 @@ def test_notebook_check_py_and_report_tell_one_points_story(assignment):
     autograded, hand-graded and bonus points (the registry's BONUS ids)."""
     a = course.get(assignment)
     nb = notebooks.load(a.source_dir / a.notebook)
-    module = selfcheck._find_module({}, selfcheck.check_module_name(nb))
+    module = registry.checks_module(a.id, nb)
     points = selfcheck.Points.of(nb, module)
     bonus_ids = set(getattr(module, "BONUS", ()))
     assert bonus_ids <= set(points.tests) | set(points.manual)
@@ -374,7 +375,7 @@ def test_the_a3_notebook_states_35_points_and_8_bonus_as_the_tools_count_them():
     assert _stated_points(nb) == (35.0, 8.0)
     from grader.nncheck import a3
     points = selfcheck.Points.of(nb, a3)
-    intro = " ".join(notebooks.source(nb["cells"][0]).split())
+    intro = " ".join(cells.source(nb["cells"][0]).split())
     auto, hand = points.split(points.tests, points.tests), points.split(points.manual,
                                                                         points.manual)
     assert (f"The test cells are worth {auto[0]:g} points plus {auto[1]:g} bonus points, the "

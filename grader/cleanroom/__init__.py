@@ -17,12 +17,12 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import course, notebooks, sanitize, structure
+from .. import course, sanitize, structure
+from ..nncheck import cells
 from ..sandbox.endpoint import Leash
 from ..sandbox.gate import Clock
 from ..sandbox.session import hidden_paths
@@ -75,14 +75,6 @@ def linked(folder: Path) -> Path | None:
     return next((p for p in (folder, folder.parent) if p.is_symlink()), None)
 
 
-def hidden_module(assignment):
-    return importlib.import_module(f"grader.hidden.{assignment.id.split('_', 1)[0]}")
-
-
-def public_module(assignment):
-    return importlib.import_module(f"grader.nncheck.{assignment.id.split('_', 1)[0]}")
-
-
 class Grader:
     """Grades submissions of one assignment; one instance per thread of the pool."""
 
@@ -94,9 +86,9 @@ class Grader:
         self.budget = budget
         self.gate = gate
         self.limits = {"memory": budget.memory, "cpu": int(budget.submission) + 60}
-        self.tests = notebooks.test_points(release_nb)
-        self.hidden = hidden_module(assignment)
-        self.public = public_module(assignment)
+        self.tests = cells.test_points(release_nb)
+        self.hidden = course.hidden_module(assignment)
+        self.public = course.checks_module(assignment)
         self.hide = hidden_paths([course_root] if course_root else [])
         released = Path(course_root) / "release" / assignment.id if course_root else None
         self.released_modules = {name: released / name for name in assignment.modules
@@ -126,10 +118,10 @@ class Grader:
         grade), with what was found on the way."""
         link = linked(folder)
         if link is not None:
-            nb, findings = None, [structure.Finding(
-                "linked_submission", None, f"the submission folder {link.name} is a symbolic "
-                f"link (to {os.readlink(link)}); links are never followed, so there is nothing "
-                "of this student's own to grade", True)]
+            nb, findings = None, [structure.finding(
+                "linked_submission", f"the submission folder {link.name} is a symbolic link "
+                f"(to {os.readlink(link)}); links are never followed, so there is nothing of "
+                "this student's own to grade")]
         else:
             nb, findings = structure.rebuild(folder, self.assignment.notebook, self.release_nb)
         graded = Graded(nb, findings=findings)
@@ -143,9 +135,9 @@ class Grader:
         """The rebuilt notebook as it may be run, stored and shown: valid Unicode, and every
         cell that is not the release's own bounded, its HTML inert (grader.sanitize)."""
         nb = sanitize.deep(copy.deepcopy(nb))
-        given = {notebooks.source(c) for c in self.release_nb["cells"]}
+        given = {cells.source(c) for c in self.release_nb["cells"]}
         for index, cell in enumerate(nb["cells"]):
-            if notebooks.source(cell) not in given:
+            if cells.source(cell) not in given:
                 cell["source"], changed = sanitize.cell_source(cell)
                 if changed:
                     graded.events.append(f"notebook cell {index}: {changed}")

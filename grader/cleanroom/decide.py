@@ -5,7 +5,7 @@ hidden one does, never a hidden value.
 """
 from __future__ import annotations
 
-from .. import notebooks
+from ..nncheck import cells
 from ..sandbox.endpoint import Died, Timeout
 
 
@@ -127,9 +127,9 @@ class Decisions:
 def annotate(nb, graded):
     """Test cells show the clean-room verdict (student-safe message), as nbgrader would."""
     for cell in nb["cells"]:
-        if not notebooks.is_test(cell):
+        if not cells.is_test(cell):
             continue
-        check_id = notebooks.meta(cell)["grade_id"]
+        check_id = cells.meta(cell)["grade_id"]
         score, maximum = graded.scores.get(check_id, (0.0, 0.0))
         outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
         if check_id in graded.integrity:        # for the staff who read this notebook

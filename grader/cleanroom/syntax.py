@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import course, notebooks
+from ..nncheck import cells
 from ..nncheck.cells import python_source
 
 
@@ -14,7 +15,7 @@ def defined_names(source: str) -> set:
     """The names a piece of code defines at top level (def, class, assignment, import); parsing
     executes nothing. Empty when it does not parse."""
     try:
-        tree = ast.parse(python_source(source))
+        tree = cells.parse(python_source(source))
     except (SyntaxError, ValueError):
         return set()
     names = set()
@@ -32,7 +33,7 @@ def defined_names(source: str) -> set:
 def syntax_error(source: str, filename: str = "<cell>") -> str | None:
     """'SyntaxError: <message> (line N)' when `source` does not parse, else None."""
     try:
-        ast.parse(python_source(source) if filename == "<cell>" else source, filename)
+        cells.parse(python_source(source) if filename == "<cell>" else source, filename)
     except SyntaxError as error:
         return f"{type(error).__name__}: {error.msg} (line {error.lineno})"
     except ValueError as error:           # a null byte
@@ -64,8 +65,8 @@ class Parsing:
 
     def __init__(self, assignment: course.Assignment):
         source = notebooks.load(assignment.source_dir / assignment.notebook)
-        self.defines = {notebooks.meta(c).get("grade_id"): defined_names(
-            notebooks.without_fences(notebooks.source(c)))
+        self.defines = {cells.meta(c).get("grade_id"): defined_names(
+            notebooks.without_fences(cells.source(c)))
             for c in source["cells"] if c.get("cell_type") == "code"}
         self.module_defines = {name: defined_names((course.SOURCE_LAYERS / src).read_text())
                                for name, src in assignment.modules.items()}
@@ -75,11 +76,11 @@ class Parsing:
         run, here) and the submitted modules."""
         found = []
         for index, cell in enumerate(nb["cells"], 1):
-            if cell.get("cell_type") != "code" or notebooks.is_test(cell):
+            if cell.get("cell_type") != "code" or cells.is_test(cell):
                 continue
-            error = syntax_error(notebooks.source(cell))
+            error = syntax_error(cells.source(cell))
             if error:
-                grade_id = notebooks.meta(cell).get("grade_id")
+                grade_id = cells.meta(cell).get("grade_id")
                 where = f"the cell {grade_id} (cell {index})" if grade_id else f"cell {index}"
                 found.append(Unparsable(where, error, frozenset(self.defines.get(grade_id, ()))))
         for name, lost in self.module_defines.items():

@@ -27,7 +27,7 @@ CHECKS = {
 
 # id -> the public cases ((seed, dims), ...), which the hidden tests extend
 CASES = {**{check_id: task.cases for check_id, task in C.TASKS.items()},
-         "factorize": C.FACTORIZE_CASES}
+         "factorize": C.check_factorize.cases}
 
 
 # factorize runs the student's own gradients: when one fails, it is the cause

@@ -10,41 +10,37 @@ the returned weights. The hidden tests run the same ids on more cases (other see
 """
 from __future__ import annotations
 
-from . import graphs as G
+from . import gates, neuron, sigmoid_nets, svm, vectorized
 from .registry import Registry
 
 
-def _with_cases(check, *args):
-    return lambda ns, ref=None, cases=None: check(*args, ns, cases)
+def _entry(task, check, *args):
+    """(task, check(namespace, reference, cases=None), public cases): the cases are the
+    check's own (its @check metadata)."""
+    return task, (lambda ns, ref=None, cases=None: check(*args, ns, cases)), check.cases
 
 
 # id -> (task, check(namespace, reference, cases=None), public cases); in notebook order
 _REGISTRY = {
-    "add_gate": ("AddGate", _with_cases(G.check_gate, "AddGate"), G.GATE_CASES),
-    "multiply_gate": ("MultiplyGate", _with_cases(G.check_gate, "MultiplyGate"), G.GATE_CASES),
-    "max_gate": ("MaxGate", _with_cases(G.check_gate, "MaxGate"), G.GATE_CASES),
-    "copy_gate": ("CopyGate", _with_cases(G.check_copy_gate), G.GATE_CASES),
-    "simple_graph": ("simple_graph", _with_cases(G.check_simple_graph), G.SIMPLE_CASES),
-    "neuron_forward": ("neuron_flat", _with_cases(G.check_neuron, "forward"), G.NEURON_CASES),
-    "neuron_local_grad": ("neuron_flat", _with_cases(G.check_neuron, "local"), G.NEURON_CASES),
-    "neuron_gradients": ("neuron_flat", _with_cases(G.check_neuron, "gradients"),
-                         G.NEURON_CASES),
-    "backprop_normWx": ("normWx_backprop", _with_cases(G.check_backprop_normWx), G.NORM_CASES),
-    "matmul_grad_x": ("matmul_backward", _with_cases(G.check_matmul, "x"), G.MATMUL_CASES),
-    "matmul_grad_w": ("matmul_backward", _with_cases(G.check_matmul, "w"), G.MATMUL_CASES),
-    "svm_naive_loss": ("svm_loss_naive", _with_cases(G.check_svm_loss, "svm_loss_naive"),
-                       G.SVM_CASES),
-    "svm_naive_grad": ("svm_loss_naive", _with_cases(G.check_svm_grad, "svm_loss_naive"),
-                       G.SVM_CASES),
-    "svm_vectorized_loss": ("svm_loss_vectorized",
-                            _with_cases(G.check_svm_loss, "svm_loss_vectorized"), G.SVM_CASES),
-    "svm_vectorized_grad": ("svm_loss_vectorized",
-                            _with_cases(G.check_svm_grad, "svm_loss_vectorized"), G.SVM_CASES),
-    "two_layer_step": ("train_two_layer", _with_cases(G.check_two_layer_step), G.STEP_CASES),
-    "two_layer_training": ("train_two_layer", _with_cases(G.check_two_layer_training),
-                           G.TRAIN_CASES),
-    "net2221_forward": ("net2221_forward", _with_cases(G.check_net_forward), G.NET_CASES),
-    "net2221_backward": ("net2221_backward", _with_cases(G.check_net_backward), G.NET_CASES),
+    "add_gate": _entry("AddGate", gates.check_gate, "AddGate"),
+    "multiply_gate": _entry("MultiplyGate", gates.check_gate, "MultiplyGate"),
+    "max_gate": _entry("MaxGate", gates.check_gate, "MaxGate"),
+    "copy_gate": _entry("CopyGate", gates.check_copy_gate),
+    "simple_graph": _entry("simple_graph", gates.check_simple_graph),
+    "neuron_forward": _entry("neuron_flat", neuron.check_neuron, "forward"),
+    "neuron_local_grad": _entry("neuron_flat", neuron.check_neuron, "local_grad"),
+    "neuron_gradients": _entry("neuron_flat", neuron.check_neuron, "gradients"),
+    "backprop_normWx": _entry("normWx_backprop", vectorized.check_backprop_normWx),
+    "matmul_grad_x": _entry("matmul_backward", vectorized.check_matmul, "x"),
+    "matmul_grad_w": _entry("matmul_backward", vectorized.check_matmul, "w"),
+    "svm_naive_loss": _entry("svm_loss_naive", svm.check_svm_loss, "naive"),
+    "svm_naive_grad": _entry("svm_loss_naive", svm.check_svm_grad, "naive"),
+    "svm_vectorized_loss": _entry("svm_loss_vectorized", svm.check_svm_loss, "vectorized"),
+    "svm_vectorized_grad": _entry("svm_loss_vectorized", svm.check_svm_grad, "vectorized"),
+    "two_layer_step": _entry("train_two_layer", sigmoid_nets.check_two_layer_step),
+    "two_layer_training": _entry("train_two_layer", sigmoid_nets.check_two_layer_training),
+    "net2221_forward": _entry("net2221_forward", sigmoid_nets.check_net_forward),
+    "net2221_backward": _entry("net2221_backward", sigmoid_nets.check_net_backward),
 }
 
 CHECKS = {check_id: (task, check) for check_id, (task, check, _) in _REGISTRY.items()}

@@ -20,19 +20,12 @@ import numpy as np
 
 from .gradcheck import numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import StudentError, call, count, failed, guarded, need, passed, quiet
+from .results import StudentError, call, check, count, failed, need, passed, quiet
+from .validate import floats
 
 
 def shape_text(shape):
     return "x".join(map(str, shape)) if len(shape) > 1 else f"vector of {shape[0]}"
-
-
-def as_array(what, value):
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise StudentError(f"{what} must return a numpy array of numbers, "
-                           f"got {type(value).__name__}") from None
 
 
 def shape_message(what, got, expected, variable, numeric):
@@ -60,39 +53,34 @@ class Derivative:
     #                          made that known mistake
 
 
-def check_derivative(task, namespace, cases=None, points=0.0):
+@check("{task.fn}", cases=lambda task, **_: task.cases)
+def check_derivative(task, namespace, cases=None, *, name):
     """The student's derivative against the numerical gradient of `task.f` on every case."""
-    name = task.fn
-    cases = task.cases if cases is None else cases
-
-    def body():
-        fn = need(namespace, task.fn)
-        for seed, dims in cases:
-            rng = np.random.default_rng(seed)
-            shapes = task.shapes(**dims)
-            arrays = {a: rng.normal(size=shapes[a]) for a in task.args}
-            where = ", ".join(f"{a}: {shape_text(shapes[a])}" for a in task.args)
-            what = f"{task.fn}({', '.join(task.args)})"
-            try:
-                got = as_array(what, call(what, fn, *[arrays[a].copy() for a in task.args]))
-            except StudentError as error:
-                raise _shapes_hint(error, task, shapes)
-            variable = arrays[task.wrt]
-            numeric = numerical_gradient(lambda v: task.f(**{**arrays, task.wrt: v}),
-                                         variable.copy())
-            if got.shape != variable.shape:
-                return failed(name, shape_message(what, got, variable.shape, task.wrt, numeric)
-                              + f" (with {where})", dims=dims, seed=seed)
-            index, bad = worst_entry(got, numeric)
-            if bad > 1:
-                hint = _known_mistake(task, arrays, got) or diagnose(got, numeric)
-                return failed(name, explain(f"d({task.formula})/d{task.wrt}: {what}", index,
-                                            got, numeric, hint) + f" (with {where})",
-                              dims=dims, seed=seed, index=index)
-        return passed(name, f"d({task.formula})/d{task.wrt} matches the numerical gradient "
-                            f"on {count(len(cases), 'shape')}", cases=len(cases))
-
-    return guarded(name, points, body)
+    fn = need(namespace, task.fn)
+    for seed, dims in cases:
+        rng = np.random.default_rng(seed)
+        shapes = task.shapes(**dims)
+        arrays = {a: rng.normal(size=shapes[a]) for a in task.args}
+        where = ", ".join(f"{a}: {shape_text(shapes[a])}" for a in task.args)
+        what = f"{task.fn}({', '.join(task.args)})"
+        try:
+            got = floats(what, call(what, fn, *[arrays[a].copy() for a in task.args]))
+        except StudentError as error:
+            raise _shapes_hint(error, task, shapes)
+        variable = arrays[task.wrt]
+        numeric = numerical_gradient(lambda v: task.f(**{**arrays, task.wrt: v}),
+                                     variable.copy())
+        if got.shape != variable.shape:
+            return failed(name, shape_message(what, got, variable.shape, task.wrt, numeric)
+                          + f" (with {where})", dims=dims, seed=seed)
+        index, bad = worst_entry(got, numeric)
+        if bad > 1:
+            hint = _known_mistake(task, arrays, got) or diagnose(got, numeric)
+            return failed(name, explain(f"d({task.formula})/d{task.wrt}: {what}", index,
+                                        got, numeric, hint) + f" (with {where})",
+                          dims=dims, seed=seed, index=index)
+    return passed(name, f"d({task.formula})/d{task.wrt} matches the numerical gradient "
+                        f"on {count(len(cases), 'shape')}", cases=len(cases))
 
 
 def _shapes_hint(error, task, shapes):
@@ -201,7 +189,7 @@ def _factorize(fn, what, X, R, n_iter, seed):
 def _factors(what, result, N, M, R):
     if not (isinstance(result, (tuple, list)) and len(result) >= 2):
         raise StudentError(f"{what} must return (A, S, losses), got {type(result).__name__}")
-    A, S = as_array(what + " (A)", result[0]), as_array(what + " (S)", result[1])
+    A, S = floats(what + " (A)", result[0]), floats(what + " (S)", result[1])
     if A.shape != (N, R) or S.shape != (R, M):
         raise StudentError(f"{what} returned A of shape {A.shape} and S of shape {S.shape}; "
                            f"for X of shape {(N, M)} and rank {R} they must be {(N, R)} and "
@@ -214,48 +202,42 @@ def relative_loss(X, A, S):
         return float(np.sum((X - A @ S) ** 2) / np.sum(X ** 2))
 
 
-def check_factorize(namespace, cases=None, n_iter=N_ITER, threshold=THRESHOLD, points=0.0):
+@check("factorize", cases=FACTORIZE_CASES)
+def check_factorize(namespace, cases=None, n_iter=N_ITER, threshold=THRESHOLD, *, name):
     """factorize(X, rank, n_iter, seed) -> (A, S, losses): the check measures the loss itself.
 
     With n_iter=0 it must return its starting point (gradient descent, not a closed form);
     with the budget it must reach `threshold` on grader-generated low-rank matrices.
     """
-    name = "factorize"
-    cases = FACTORIZE_CASES if cases is None else cases
-
-    def body():
-        fn = need(namespace, name)
-        for seed, dims in cases:
-            N, M, R = dims["N"], dims["M"], dims["R"]
-            X = low_rank(seed, N, M, R)
-            what = f"factorize(X, rank={R}, n_iter=0, seed={seed + 1})"
-            A, S = _factors(what, _factorize(fn, what, X, R, 0, seed + 1), N, M, R)
-            start = relative_loss(X, A, S)
-            if not np.isfinite(start) or start <= threshold:
-                return failed(name, f"{what} must return the random starting point before any "
-                                    "gradient step, but its loss is already "
-                                    f"{start:.3g} of ||X||^2: initialize A and S randomly "
-                                    "(a zero start never moves) and do not solve in closed form")
-            what = f"factorize(X, rank={R}, n_iter={n_iter}, seed={seed + 1})"
-            A, S = _factors(what, _factorize(fn, what, X, R, n_iter, seed + 1), N, M, R)
-            loss = relative_loss(X, A, S)
-            if not np.isfinite(loss):
-                return failed(name, f"{what} diverged: ||X - A S||^2 is not finite (a step too "
-                                    "large, or a step up the gradient instead of down)",
-                              dims=dims)
-            if loss > threshold and np.isclose(loss, start, rtol=1e-12, atol=0):
-                return failed(name, f"{what} did not move from its starting point (loss "
-                                    f"{loss:.3g} of ||X||^2): with A = 0 and S = 0 both "
-                                    "gradients are 0, so start from small random factors",
-                              dims=dims, loss=loss)
-            if loss > threshold:
-                return failed(name, f"{what} on a rank-{R} matrix of shape {(N, M)} reaches "
-                                    f"||X - A S||_F^2 / ||X||_F^2 = {loss:.3g}, above the "
-                                    f"required {threshold:g} (starting from {start:.3g}): check "
-                                    "grad_J_A and grad_J_S, update both factors, and choose a "
-                                    "step size that neither diverges nor crawls", dims=dims,
-                              loss=loss)
-        return passed(name, f"reaches {threshold:g} within {n_iter} iterations on "
-                            f"{count(len(cases), 'matrix', 'matrices')}", cases=len(cases))
-
-    return guarded(name, points, body)
+    fn = need(namespace, name)
+    for seed, dims in cases:
+        N, M, R = dims["N"], dims["M"], dims["R"]
+        X = low_rank(seed, N, M, R)
+        what = f"factorize(X, rank={R}, n_iter=0, seed={seed + 1})"
+        A, S = _factors(what, _factorize(fn, what, X, R, 0, seed + 1), N, M, R)
+        start = relative_loss(X, A, S)
+        if not np.isfinite(start) or start <= threshold:
+            return failed(name, f"{what} must return the random starting point before any "
+                                "gradient step, but its loss is already "
+                                f"{start:.3g} of ||X||^2: initialize A and S randomly "
+                                "(a zero start never moves) and do not solve in closed form")
+        what = f"factorize(X, rank={R}, n_iter={n_iter}, seed={seed + 1})"
+        A, S = _factors(what, _factorize(fn, what, X, R, n_iter, seed + 1), N, M, R)
+        loss = relative_loss(X, A, S)
+        if not np.isfinite(loss):
+            return failed(name, f"{what} diverged: ||X - A S||^2 is not finite (a step too "
+                                "large, or a step up the gradient instead of down)", dims=dims)
+        if loss > threshold and np.isclose(loss, start, rtol=1e-12, atol=0):
+            return failed(name, f"{what} did not move from its starting point (loss "
+                                f"{loss:.3g} of ||X||^2): with A = 0 and S = 0 both "
+                                "gradients are 0, so start from small random factors",
+                          dims=dims, loss=loss)
+        if loss > threshold:
+            return failed(name, f"{what} on a rank-{R} matrix of shape {(N, M)} reaches "
+                                f"||X - A S||_F^2 / ||X||_F^2 = {loss:.3g}, above the "
+                                f"required {threshold:g} (starting from {start:.3g}): check "
+                                "grad_J_A and grad_J_S, update both factors, and choose a "
+                                "step size that neither diverges nor crawls", dims=dims,
+                          loss=loss)
+    return passed(name, f"reaches {threshold:g} within {n_iter} iterations on "
+                        f"{count(len(cases), 'matrix', 'matrices')}", cases=len(cases))

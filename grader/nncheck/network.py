@@ -17,8 +17,8 @@ import numpy as np
 from . import probes
 from .gradcheck import close, numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .results import (StudentError, call, call_with_globals, failed, guarded, need, param_ids,
-                      passed, set_params)
+from .results import (StudentError, call, call_with_globals, check, failed, need, param_ids,
+                      passed, set_params, verdict)
 
 
 # -- the checks' definitions of the helpers, bound while a student's function runs --------
@@ -113,102 +113,90 @@ def _onehot(rng, batch=6, classes=4):
     return np.eye(classes)[rng.integers(0, classes, batch)]
 
 
-def check_crossentropy(namespace, reference=None, seed=0, points=0.0):
-    name = "crossentropy"
-
-    def body():
-        fn = need(namespace, name)
-        rng = np.random.default_rng(seed)
-        a, t = _logprobs(rng), _onehot(rng)
-        value = call(name, fn, a.copy(), t.copy())
-        if np.ndim(value) != 0:
-            return failed(name, f"crossentropy must return a scalar, got shape {np.shape(value)}")
-        value = float(value)
-        uniform = float(call(name, fn, np.full((3, 4), np.log(0.25)), np.eye(4)[:3]))
-        if np.isclose(uniform, -np.log(4)):
-            return failed(name, "the sign is flipped: the loss is the *negative* "
-                                "log-likelihood, -log p[target] >= 0 (for uniform predictions "
-                                f"over 4 classes log 4 = {np.log(4):.6g}, got {uniform:.6g})")
-        if not np.isclose(uniform, np.log(4)):
-            return failed(name, f"for uniform predictions over 4 classes the loss is log 4 = "
-                                f"{np.log(4):.6g}, got {uniform:.6g} (take the mean over the "
-                                "batch of -log p[target])")
-        doubled = float(call(name, fn, np.vstack([a, a]), np.vstack([t, t])))
-        if not np.isclose(doubled, value):
-            return failed(name, "the loss must be the mean over the batch, not the sum: "
-                                "doubling the batch changed it")
-        expected = mean_nll(a, t)
-        if not np.isclose(value, expected, rtol=1e-9, atol=1e-12):
-            return failed(name, f"crossentropy is {value:.6g}, expected {expected:.6g} (the mean "
-                                "over the batch of -sum_k target_k * activations_k)")
-        return passed(name, "loss value is right")
-
-    return guarded(name, points, body)
+@check("crossentropy")
+def check_crossentropy(namespace, seed=0, *, name):
+    fn = need(namespace, name)
+    rng = np.random.default_rng(seed)
+    a, t = _logprobs(rng), _onehot(rng)
+    value = call(name, fn, a.copy(), t.copy())
+    if np.ndim(value) != 0:
+        return failed(name, f"crossentropy must return a scalar, got shape {np.shape(value)}")
+    value = float(value)
+    uniform = float(call(name, fn, np.full((3, 4), np.log(0.25)), np.eye(4)[:3]))
+    if np.isclose(uniform, -np.log(4)):
+        return failed(name, "the sign is flipped: the loss is the *negative* "
+                            "log-likelihood, -log p[target] >= 0 (for uniform predictions "
+                            f"over 4 classes log 4 = {np.log(4):.6g}, got {uniform:.6g})")
+    if not np.isclose(uniform, np.log(4)):
+        return failed(name, f"for uniform predictions over 4 classes the loss is log 4 = "
+                            f"{np.log(4):.6g}, got {uniform:.6g} (take the mean over the "
+                            "batch of -log p[target])")
+    doubled = float(call(name, fn, np.vstack([a, a]), np.vstack([t, t])))
+    if not np.isclose(doubled, value):
+        return failed(name, "the loss must be the mean over the batch, not the sum: "
+                            "doubling the batch changed it")
+    expected = mean_nll(a, t)
+    if not np.isclose(value, expected, rtol=1e-9, atol=1e-12):
+        return failed(name, f"crossentropy is {value:.6g}, expected {expected:.6g} (the mean "
+                            "over the batch of -sum_k target_k * activations_k)")
+    return passed(name, "loss value is right")
 
 
-def check_grad_crossentropy(namespace, reference=None, seed=0, points=0.0):
+@check("grad_crossentropy")
+def check_grad_crossentropy(namespace, seed=0, *, name):
     """Against the numerical gradient of the course's loss (not of the student's own
     crossentropy: a consistent bug in both would pass, and the hidden test would not)."""
-    name = "grad_crossentropy"
-
-    def body():
-        fn = need(namespace, name)
-        rng = np.random.default_rng(seed)
-        a, t = _logprobs(rng), _onehot(rng)
-        grad = call(name, fn, a.copy(), t.copy())
-        if not isinstance(grad, np.ndarray) or grad.shape != a.shape:
-            return failed(name, f"grad_crossentropy must return an array of shape {a.shape}, "
-                                f"got {np.shape(grad)}")
-        numeric = numerical_nll_gradient(a, t)
-        index, bad = worst_entry(grad, numeric)
-        if bad > 1:
-            hint = diagnose(grad, numeric, batch=len(a))
-            with np.errstate(all="ignore"):
-                if close(grad, -t / np.exp(a)) or close(grad, -t / np.exp(a) / len(a)):
-                    hint = ("that is the gradient w.r.t. the probabilities p; the activations "
-                            "are log-probabilities, and d(-log p)/d(log p) = -1")
-            if "wrong sign" in hint:
-                hint = ("it has the wrong sign: the loss is -mean(sum(target * activations)), "
-                        "so raising a target's log-probability lowers it")
-            return failed(name, explain("grad_crossentropy", index, grad, numeric, hint),
-                          index=index)
-        return passed(name, "gradient matches the numerical gradient of the loss")
-
-    return guarded(name, points, body)
+    fn = need(namespace, name)
+    rng = np.random.default_rng(seed)
+    a, t = _logprobs(rng), _onehot(rng)
+    grad = call(name, fn, a.copy(), t.copy())
+    if not isinstance(grad, np.ndarray) or grad.shape != a.shape:
+        return failed(name, f"grad_crossentropy must return an array of shape {a.shape}, "
+                            f"got {np.shape(grad)}")
+    numeric = numerical_nll_gradient(a, t)
+    index, bad = worst_entry(grad, numeric)
+    if bad > 1:
+        hint = diagnose(grad, numeric, batch=len(a))
+        with np.errstate(all="ignore"):
+            if close(grad, -t / np.exp(a)) or close(grad, -t / np.exp(a) / len(a)):
+                hint = ("that is the gradient w.r.t. the probabilities p; the activations "
+                        "are log-probabilities, and d(-log p)/d(log p) = -1")
+        if "wrong sign" in hint:
+            hint = ("it has the wrong sign: the loss is -mean(sum(target * activations)), "
+                    "so raising a target's log-probability lowers it")
+        return failed(name, explain("grad_crossentropy", index, grad, numeric, hint),
+                      index=index)
+    return passed(name, "gradient matches the numerical gradient of the loss")
 
 
 # -- get_weights / set_weights ---------------------------------------------------------------
 
-def check_weights(namespace, reference=None, seed=0, points=0.0):
+@check("get_weights/set_weights")
+def check_weights(namespace, seed=0, *, name):
     """get_weights flattens in layer and params order; set_weights writes in place."""
-    name = "get_weights/set_weights"
-
-    def body():
-        get, put = need(namespace, "get_weights"), need(namespace, "set_weights")
-        rng = np.random.default_rng(seed)
-        shapes = [[(4, 5), (5,)], [], [(5, 3), (3,)], []]
-        net = holders(namespace, [[rng.normal(size=s) for s in layer] for layer in shapes])
-        ids = [param_ids(layer) for layer in net]
-        expected = np.concatenate([np.ravel(p) for layer in net for p in layer.params])
-        flat = np.asarray(call("get_weights", isolated(get, "get_weights"), net), dtype=float)
-        if flat.shape != expected.shape:
-            return failed(name, f"get_weights must return a flat array of {expected.size} "
-                                f"entries, got shape {flat.shape}")
-        if not np.array_equal(flat, expected):
-            order = _weights_order(flat, net)
-            return failed(name, "get_weights must concatenate every layer's params, raveled, "
-                                f"layer by layer and in params order{order}")
-        new = rng.normal(size=expected.size)
-        call("set_weights", isolated(put, "set_weights"), new.copy(), net)
-        if [param_ids(layer) for layer in net] != ids:
-            return failed(name, "set_weights replaced the parameter arrays; it must write into "
-                                "them in place (param[...] = ...) so layers keep their arrays")
-        got = np.concatenate([np.ravel(p) for layer in net for p in layer.params])
-        if not np.array_equal(got, new):
-            return failed(name, "set_weights did not copy the weights back in get_weights order")
-        return passed(name, "weights round-trip in place")
-
-    return guarded(name, points, body)
+    get, put = need(namespace, "get_weights"), need(namespace, "set_weights")
+    rng = np.random.default_rng(seed)
+    shapes = [[(4, 5), (5,)], [], [(5, 3), (3,)], []]
+    net = holders(namespace, [[rng.normal(size=s) for s in layer] for layer in shapes])
+    ids = [param_ids(layer) for layer in net]
+    expected = np.concatenate([np.ravel(p) for layer in net for p in layer.params])
+    flat = np.asarray(call("get_weights", isolated(get, "get_weights"), net), dtype=float)
+    if flat.shape != expected.shape:
+        return failed(name, f"get_weights must return a flat array of {expected.size} "
+                            f"entries, got shape {flat.shape}")
+    if not np.array_equal(flat, expected):
+        order = _weights_order(flat, net)
+        return failed(name, "get_weights must concatenate every layer's params, raveled, "
+                            f"layer by layer and in params order{order}")
+    new = rng.normal(size=expected.size)
+    call("set_weights", isolated(put, "set_weights"), new.copy(), net)
+    if [param_ids(layer) for layer in net] != ids:
+        return failed(name, "set_weights replaced the parameter arrays; it must write into "
+                            "them in place (param[...] = ...) so layers keep their arrays")
+    got = np.concatenate([np.ravel(p) for layer in net for p in layer.params])
+    if not np.array_equal(got, new):
+        return failed(name, "set_weights did not copy the weights back in get_weights order")
+    return passed(name, "weights round-trip in place")
 
 
 def _weights_order(flat, net):
@@ -245,52 +233,48 @@ def _loss(layers, weights, X, Y):
     return mean_nll(run_forward(layers, X), Y)
 
 
-def check_compute_loss_grad(namespace, reference=None, seed=0, points=0.0, cases=None):
+def _loss_grad_case(namespace, fn, seed, dims):
+    """None when compute_loss_grad is right on one case at two weight vectors, else the
+    failure."""
+    name = "compute_loss_grad"
+    rng, oracle, X, Y = _network_case(seed, dims)
+    w0 = flat_weights(oracle)
+    net = probes.test_network(namespace, oracle)      # params at zero: they must be set
+    layout = probes.parameter_names(oracle)
+    run = isolated(fn, name)
+    for w in (w0, w0 + 0.3 * rng.normal(size=w0.size)):
+        result = call(name, run, w.copy(), (net, X.copy(), Y.copy()))
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise StudentError("compute_loss_grad must return a pair (loss, gradient)")
+        loss, grad = result
+        grad = np.asarray(grad, dtype=float)
+        if grad.shape != w.shape:
+            return failed(name, f"the gradient must be a flat array of {w.size} entries "
+                                f"(one per weight, in get_weights order), got shape "
+                                f"{grad.shape}")
+        expected = _loss(oracle, w, X, Y)
+        if np.ndim(loss) != 0 or not np.isclose(float(loss), expected, rtol=1e-8, atol=1e-12):
+            hint = ""
+            if np.ndim(loss) == 0 and np.isclose(float(loss), _loss(oracle, 0 * w, X, Y)):
+                hint = (": it is the loss of the network's previous weights; set the "
+                        "weights passed in (set_weights(weights, network)) first")
+            return failed(name, f"loss is {np.ravel(loss)[:3]} for weights the check chose, "
+                                f"expected {expected:.6g}{hint}")
+        numeric = numerical_gradient(lambda v: _loss(oracle, v, X, Y), w.copy())
+        index, bad = worst_entry(grad, numeric)
+        if bad > 1:
+            return failed(name, _gradient_message(grad, numeric, index, oracle, layout,
+                                                  seed, dims), index=index)
+    return None
+
+
+@check("compute_loss_grad", cases=NETWORK_CASES)
+def check_compute_loss_grad(namespace, cases=None, *, name):
     """(loss, grad) of a network of the checks' layers, at two grader-chosen weight vectors,
     against the loss computed here and its numerical gradient."""
-    name = "compute_loss_grad"
-
-    def one(fn, seed, dims):
-        rng, oracle, X, Y = _network_case(seed, dims)
-        w0 = flat_weights(oracle)
-        net = probes.test_network(namespace, oracle)      # params at zero: they must be set
-        layout = probes.parameter_names(oracle)
-        run = isolated(fn, name)
-        for step, w in enumerate((w0, w0 + 0.3 * rng.normal(size=w0.size))):
-            result = call(name, run, w.copy(), (net, X.copy(), Y.copy()))
-            if not (isinstance(result, tuple) and len(result) == 2):
-                raise StudentError("compute_loss_grad must return a pair (loss, gradient)")
-            loss, grad = result
-            grad = np.asarray(grad, dtype=float)
-            if grad.shape != w.shape:
-                return failed(name, f"the gradient must be a flat array of {w.size} entries "
-                                    f"(one per weight, in get_weights order), got shape "
-                                    f"{grad.shape}")
-            expected = _loss(oracle, w, X, Y)
-            if np.ndim(loss) != 0 or not np.isclose(float(loss), expected, rtol=1e-8,
-                                                     atol=1e-12):
-                hint = ""
-                if np.ndim(loss) == 0 and np.isclose(float(loss), _loss(oracle, 0 * w, X, Y)):
-                    hint = (": it is the loss of the network's previous weights; set the "
-                            "weights passed in (set_weights(weights, network)) first")
-                return failed(name, f"loss is {np.ravel(loss)[:3]} for weights the check chose, "
-                                    f"expected {expected:.6g}{hint}")
-            numeric = numerical_gradient(lambda v: _loss(oracle, v, X, Y), w.copy())
-            index, bad = worst_entry(grad, numeric)
-            if bad > 1:
-                return failed(name, _gradient_message(grad, numeric, index, oracle, layout,
-                                                      seed, dims), index=index)
-        return None
-
-    def body():
-        fn = need(namespace, name)
-        for seed, dims in cases or NETWORK_CASES:
-            result = one(fn, seed, dims)
-            if result is not None:
-                return result
-        return passed(name, "loss and gradient are right")
-
-    return guarded(name, points, body)
+    fn = need(namespace, name)
+    return verdict(name, "loss and gradient are right",
+                   (_loss_grad_case(namespace, fn, seed, dims) for seed, dims in cases))
 
 
 def _gradient_message(grad, numeric, index, layers, layout, seed, dims):
@@ -325,98 +309,90 @@ def _reversed_blocks(flat, sizes):
 PREDICT_CASES = ((0, {"batch": 40}),)
 
 
-def check_predict(namespace, reference=None, seed=0, points=0.0, cases=None):
+def _predict_case(namespace, fn, seed, dims):
+    """None when predict gives the eval-mode labels on one case, else the failure."""
+    name = "predict"
+    rng = np.random.default_rng(seed)
+    oracle = probes.network((4, 5, 3), rng, middle=probes.Mode)
+    net = probes.test_network(namespace, oracle)
+    put_weights(flat_weights(oracle), net)
+    batch = dims["batch"]
+    X = rng.normal(size=(batch, 4))
+    labels = np.asarray(call(name, isolated(fn, name), net, X.copy()))
+    if labels.shape != (batch,):
+        hint = (": did you return the log-probabilities instead of the argmax?"
+                if labels.shape == (batch, 3) else
+                ": a batch of one row still needs an array of one label (no squeeze)"
+                if batch == 1 and labels.size == 1 else "")
+        return failed(name, f"predict must return one class label per row, shape "
+                            f"({batch},), got {labels.shape}{hint}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        return failed(name, f"predict must return integer labels, got dtype {labels.dtype}")
+    expected = eval_labels(oracle, X)
+    if not np.array_equal(labels, expected):
+        wrong = int(np.sum(labels != expected))
+        in_training = np.array_equal(labels, run_forward(oracle, X).argmax(axis=1))
+        hint = ("they are the labels of the network in training mode: set training = False "
+                "on the layers for the forward pass" if in_training else
+                "is the network switched to eval mode? are the labels the argmax, 0-based?")
+        return failed(name, f"{wrong} of {batch} labels differ from the argmax of the "
+                            f"network's output in eval mode: {hint}")
+    return None
+
+
+@check("predict", cases=PREDICT_CASES)
+def check_predict(namespace, cases=None, *, name):
     """Integer labels of shape [batch], computed in eval mode (a Mode layer negates its input in
     training mode), on a network of the checks' layers."""
-    name = "predict"
-
-    def one(fn, seed, dims):
-        rng = np.random.default_rng(seed)
-        oracle = probes.network((4, 5, 3), rng, middle=probes.Mode)
-        net = probes.test_network(namespace, oracle)
-        put_weights(flat_weights(oracle), net)
-        batch = dims["batch"]
-        X = rng.normal(size=(batch, 4))
-        labels = np.asarray(call(name, isolated(fn, name), net, X.copy()))
-        if labels.shape != (batch,):
-            hint = (": did you return the log-probabilities instead of the argmax?"
-                    if labels.shape == (batch, 3) else
-                    ": a batch of one row still needs an array of one label (no squeeze)"
-                    if batch == 1 and labels.size == 1 else "")
-            return failed(name, f"predict must return one class label per row, shape "
-                                f"({batch},), got {labels.shape}{hint}")
-        if not np.issubdtype(labels.dtype, np.integer):
-            return failed(name, f"predict must return integer labels, got dtype {labels.dtype}")
-        expected = eval_labels(oracle, X)
-        if not np.array_equal(labels, expected):
-            wrong = int(np.sum(labels != expected))
-            in_training = np.array_equal(labels, run_forward(oracle, X).argmax(axis=1))
-            hint = ("they are the labels of the network in training mode: set training = False "
-                    "on the layers for the forward pass" if in_training else
-                    "is the network switched to eval mode? are the labels the argmax, 0-based?")
-            return failed(name, f"{wrong} of {batch} labels differ from the argmax of the "
-                                f"network's output in eval mode: {hint}")
-        return None
-
-    def body():
-        fn = need(namespace, name)
-        for seed, dims in cases or PREDICT_CASES:
-            result = one(fn, seed, dims)
-            if result is not None:
-                return result
-        return passed(name, "labels are right")
-
-    return guarded(name, points, body)
+    fn = need(namespace, name)
+    return verdict(name, "labels are right",
+                   (_predict_case(namespace, fn, seed, dims) for seed, dims in cases))
 
 
 # -- sgd_momentum ----------------------------------------------------------------------------
 
-def check_sgd_momentum(namespace, seed=0, points=0.0):
+@check("sgd_momentum")
+def check_sgd_momentum(namespace, seed=0, *, name):
     """Heavy-ball momentum on a quadratic: the iterates follow the docstring's update."""
-    name = "sgd_momentum"
+    fn = need(namespace, name)
+    rng = np.random.default_rng(seed)
+    A = np.diag(rng.uniform(0.5, 2.0, 4))
+    b = rng.normal(size=4)
 
-    def body():
-        fn = need(namespace, name)
-        rng = np.random.default_rng(seed)
-        A = np.diag(rng.uniform(0.5, 2.0, 4))
-        b = rng.normal(size=4)
+    def quadratic(x):
+        return 0.5 * x @ A @ x - b @ x, A @ x - b
 
-        def quadratic(x):
-            return 0.5 * x @ A @ x - b @ x, A @ x - b
-
-        x0 = rng.normal(size=4)
-        seen = []
-        result = call(name, fn, quadratic, x0.copy(), lr=0.1, momentum=0.8, maxiter=5,
-                      callback=lambda x: seen.append(np.array(x, dtype=float)))
-        x, v, expected = x0.copy(), np.zeros(4), []
-        for _ in range(5):
-            v = 0.8 * v - 0.1 * quadratic(x)[1]
-            x = x + v
-            expected.append(x)
-        if len(seen) != 5:
-            return failed(name, f"callback must be called once per iteration (5), "
-                                f"was called {len(seen)} times")
-        for step, (got, want) in enumerate(zip(seen, expected), 1):
-            if not close(got, want, rtol=1e-9, atol=1e-12):
-                hint = ""
-                if step == 1:
-                    hint = " (the first step must be x0 - lr * grad)"
-                elif close(got, _plain_descent(quadratic, x0, step), rtol=1e-9, atol=1e-12):
-                    hint = (" (that is plain gradient descent: the velocity v <- momentum * v "
-                            "- lr * grad must carry over from step to step)")
-                return failed(name, f"iterate {step} is {np.round(got, 6)}, expected "
-                                    f"{np.round(want, 6)}{hint}")
-        final = np.asarray(result["x"] if isinstance(result, dict) else result.x)
-        if not close(final, expected[-1], rtol=1e-9, atol=1e-12):
-            return failed(name, "the returned 'x' is not the last iterate")
-        long = call(name, fn, quadratic, x0.copy(), lr=0.1, momentum=0.8, maxiter=300)
-        solution = np.linalg.solve(A, b)
-        final = np.asarray(long["x"] if isinstance(long, dict) else long.x)
-        if not close(final, solution, rtol=1e-5, atol=1e-7):
-            return failed(name, "300 iterations did not reach the minimum of a convex quadratic")
-        return passed(name, "momentum updates are right")
-
-    return guarded(name, points, body)
+    x0 = rng.normal(size=4)
+    seen = []
+    result = call(name, fn, quadratic, x0.copy(), lr=0.1, momentum=0.8, maxiter=5,
+                  callback=lambda x: seen.append(np.array(x, dtype=float)))
+    x, v, expected = x0.copy(), np.zeros(4), []
+    for _ in range(5):
+        v = 0.8 * v - 0.1 * quadratic(x)[1]
+        x = x + v
+        expected.append(x)
+    if len(seen) != 5:
+        return failed(name, f"callback must be called once per iteration (5), "
+                            f"was called {len(seen)} times")
+    for step, (got, want) in enumerate(zip(seen, expected), 1):
+        if not close(got, want, rtol=1e-9, atol=1e-12):
+            hint = ""
+            if step == 1:
+                hint = " (the first step must be x0 - lr * grad)"
+            elif close(got, _plain_descent(quadratic, x0, step), rtol=1e-9, atol=1e-12):
+                hint = (" (that is plain gradient descent: the velocity v <- momentum * v "
+                        "- lr * grad must carry over from step to step)")
+            return failed(name, f"iterate {step} is {np.round(got, 6)}, expected "
+                                f"{np.round(want, 6)}{hint}")
+    final = np.asarray(result["x"] if isinstance(result, dict) else result.x)
+    if not close(final, expected[-1], rtol=1e-9, atol=1e-12):
+        return failed(name, "the returned 'x' is not the last iterate")
+    long = call(name, fn, quadratic, x0.copy(), lr=0.1, momentum=0.8, maxiter=300)
+    solution = np.linalg.solve(A, b)
+    final = np.asarray(long["x"] if isinstance(long, dict) else long.x)
+    if not close(final, solution, rtol=1e-5, atol=1e-7):
+        return failed(name, "300 iterations did not reach the minimum of a convex quadratic")
+    return passed(name, "momentum updates are right")
 
 
 def _plain_descent(quadratic, x0, steps, lr=0.1):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import linecache
 import os
 import sys
@@ -15,12 +17,12 @@ import numpy as np
 class CheckResult:
     name: str
     passed: bool
-    points: float          # earned: max_points when passed, else 0
     message: str
     details: dict = field(default_factory=dict)
-    max_points: float = 0.0
     stopped: bool = False  # the student's code hung, crashed or was stopped in it: the message
     #                        says that (and quotes only the student's own error), no comparison
+    points: float = 0.0    # earned, as the caller of `guarded` scores it: a check does not know
+    #                        its worth (the notebook's metadata does, which the grader reads)
 
     def __bool__(self):
         return self.passed
@@ -36,12 +38,12 @@ class CheckResult:
         return self
 
 
-def passed(name, message="ok", points=0.0, **details):
-    return CheckResult(name, True, points, message, details, points)
+def passed(name, message="ok", **details):
+    return CheckResult(name, True, message, details)
 
 
-def failed(name, message, points=0.0, **details):
-    return CheckResult(name, False, 0.0, message, details, points)
+def failed(name, message, **details):
+    return CheckResult(name, False, message, details)
 
 
 class StudentError(Exception):
@@ -300,12 +302,19 @@ def watched(what, fn, *args):
     return reply.get("value"), Watch.from_reply(reply["watch"])
 
 
-def guarded(name, points, body):
+def verdict(name, text, failures):
+    """The first failure of `failures` (one per case, None where the case passed; a generator
+    stops at the first), else a pass saying `text`."""
+    failure = next((f for f in failures if f is not None), None)
+    return failure if failure is not None else passed(name, text)
+
+
+def guard(name, body):
     """Run a check body; a StudentError or any crash inside it becomes a failed result."""
     try:
-        result = body()
+        return body()
     except StudentError as error:
-        result = failed(name, str(error), points)
+        result = failed(name, str(error))
         cause = error.__cause__
         result.stopped = hasattr(cause, "student_message") or \
             getattr(cause, "type_name", "") == "TimeLimitExceeded"
@@ -316,7 +325,41 @@ def guarded(name, points, body):
             result.details["case"] = error.case
         return result
     except Exception as error:  # a check must never crash the caller
-        return failed(name, f"could not be checked: {type(error).__name__}: {error}", points)
-    result.max_points = points
+        return failed(name, f"could not be checked: {type(error).__name__}: {error}")
+
+
+def guarded(name, points, body):
+    """`guard`, the result scored: `points` when it passes, else 0 (Registry.evaluate's entry,
+    which scores 0: a check's worth is the notebook's metadata, which the grader reads)."""
+    result = guard(name, body)
     result.points = points if result.passed else 0.0
     return result
+
+
+def check(name, cases=None):
+    """Declare a check, as otter-grader's @test_case declares a test: the metadata stands on
+    the function (`.title`, `.cases`, read by the registries), and every call runs guarded.
+
+    `name` names the results: a format string of the check's arguments ("{spec.name}.forward")
+    whose value the check receives as its keyword `name`. `cases` are the public cases (or a
+    function of the check's arguments giving them): what the check runs when called with
+    cases=None, as the notebook's visible tests call it; the hidden tests pass more."""
+    def declare(fn):
+        signature = inspect.signature(fn)
+        public = signature.replace(parameters=[p for p in signature.parameters.values()
+                                               if p.name != "name"])
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            bound = public.bind(*args, **kwargs)
+            bound.apply_defaults()
+            given = bound.arguments
+            if "cases" in given and given["cases"] is None:
+                given["cases"] = cases(**given) if callable(cases) else cases
+            title = name.format(**given)
+            return guard(title, lambda: fn(*bound.args, name=title, **bound.kwargs))
+
+        run.__signature__ = public
+        run.title, run.cases = name, cases
+        return run
+    return declare

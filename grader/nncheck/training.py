@@ -15,7 +15,8 @@ import numpy as np
 from . import probes
 from .gradcheck import directional_agrees, worst_entry
 from .network import eval_labels, isolated, mean_nll, put_weights, run_forward
-from .results import StudentError, call, failed, guarded, kind, need, passed, set_params
+from .results import StudentError, call, check, failed, kind, need, passed, set_params
+from .validate import converted
 
 HIDDEN = 32
 MAXITER = 400
@@ -164,7 +165,8 @@ def train(ns, seed=0, maxiter=MAXITER, data=None, reference=None):
         rng = np.random.default_rng(seed + 1)
         points = [("the initial weights", start)]
         if len(tried) > 2:
-            points.append(("an iterate L-BFGS-B tried", tried[int(rng.integers(1, len(tried) - 1))]))
+            points.append(("an iterate L-BFGS-B tried",
+                           tried[int(rng.integers(1, len(tried) - 1))]))
         points += [("the weights L-BFGS-B ended with", result.x),
                    ("weights near the end", result.x + 0.01 * rng.normal(size=result.x.size))]
         for what, w in points:
@@ -209,98 +211,86 @@ def _verify_point(what, w, objective, network, reference, seed, order, X, Y, rng
             "gradient")
 
 
-def check_training(namespace, threshold=THRESHOLD, seed=0, points=0.0, reference=None):
-    name = "training"
-
-    def body():
-        acc, result, verify = train(namespace, seed, reference=reference)
-        facts = dict(accuracy=acc, iterations=int(result.nit))
-        problem = verify()
-        if problem:
-            return failed(name, f"{problem} (after {result.nit} iterations the network reaches "
-                                f"{acc:.1%} test accuracy)", **facts)
-        if acc < threshold:
-            return failed(name, f"after L-BFGS-B ({result.nit} iterations: {result.message}) the "
-                                f"network reaches {acc:.1%} test accuracy, below the required "
-                                f"{threshold:.0%}: check the gradients (Dense, Softmax, "
-                                "grad_crossentropy, compute_loss_grad) with the checks above",
-                          **facts)
-        return passed(name, f"test accuracy {acc:.1%} after {result.nit} iterations", **facts)
-
-    return guarded(name, points, body)
+@check("training")
+def check_training(namespace, threshold=THRESHOLD, seed=0, reference=None, *, name):
+    acc, result, verify = train(namespace, seed, reference=reference)
+    facts = dict(accuracy=acc, iterations=int(result.nit))
+    problem = verify()
+    if problem:
+        return failed(name, f"{problem} (after {result.nit} iterations the network reaches "
+                            f"{acc:.1%} test accuracy)", **facts)
+    if acc < threshold:
+        return failed(name, f"after L-BFGS-B ({result.nit} iterations: {result.message}) the "
+                            f"network reaches {acc:.1%} test accuracy, below the required "
+                            f"{threshold:.0%}: check the gradients (Dense, Softmax, "
+                            "grad_crossentropy, compute_loss_grad) with the checks above",
+                      **facts)
+    return passed(name, f"test accuracy {acc:.1%} after {result.nit} iterations", **facts)
 
 
-def check_encode(namespace, points=0.0):
+@check("encode")
+def check_encode(namespace, *, name):
     """One-hot encoding of labels 0..9: label k sets column k."""
-    name = "encode"
-
-    def body():
-        fn = need(namespace, name)
-        labels = np.array([0, 3, 9, 3, 5])
-        out = np.asarray(call(name, fn, labels.copy()))
-        if out.shape != (5, 10):
-            return failed(name, f"encode of 5 labels must have shape (5, 10), got {out.shape}")
-        if not np.array_equal(out, np.eye(10)[labels]):
-            shifted = np.eye(10)[(labels - 1) % 10]
-            hint = (": labels are 0-based, so label k sets column k (not k - 1)"
-                    if np.array_equal(out, shifted) else "")
-            return failed(name, f"encode([0, 3, 9, 3, 5]) is wrong{hint}")
-        return passed(name, "one-hot encoding is right")
-
-    return guarded(name, points, body)
+    fn = need(namespace, name)
+    labels = np.array([0, 3, 9, 3, 5])
+    out = np.asarray(call(name, fn, labels.copy()))
+    if out.shape != (5, 10):
+        return failed(name, f"encode of 5 labels must have shape (5, 10), got {out.shape}")
+    if not np.array_equal(out, np.eye(10)[labels]):
+        shifted = np.eye(10)[(labels - 1) % 10]
+        hint = (": labels are 0-based, so label k sets column k (not k - 1)"
+                if np.array_equal(out, shifted) else "")
+        return failed(name, f"encode([0, 3, 9, 3, 5]) is wrong{hint}")
+    return passed(name, "one-hot encoding is right")
 
 
 CALLBACK_SIZES = (64, 12, 10)     # not the notebook's 64-32-32-10: its global network misfits
 
 
-def check_callback(namespace, seed=0, points=0.0, cases=None):
+@check("Callback")
+def check_callback(namespace, seed=0, *, name):
     """Callback(network, X_train, y_train, X_test, y_test).call(weights) appends train and test
     accuracy once per call; on a network of the checks' layers (its helpers bound to the
     checks' stand-ins), checked against this module's own accuracy of that network."""
-    name = "Callback"
-
-    def body():
-        cls = need(namespace, name)
-        X_train, X_test, Y_train, y_test = shuffled(digits())
-        Y_test = np.eye(10)[y_test]
-        rng = np.random.default_rng(seed)
-        oracle = probes.network(CALLBACK_SIZES, rng)
-        net = probes.test_network(namespace, oracle)
-        data = (X_train[:200], Y_train[:200], X_test[:100], Y_test[:100])
-        callback = call("Callback(...)", cls, net, *(a.copy() for a in data))
-        size = sum(int(np.size(p)) for layer in oracle for p in layer.params)
-        weights = [rng.normal(size=size) * 0.1 for _ in range(3)]
-        step = isolated(callback.call, "Callback")
-        for w in weights:
-            try:
-                call("Callback.call", step, w.copy())
-            except StudentError as error:
-                error.args = (f"{error}{_own_network(net, w)}",)
-                raise
-            problem = _own_network(net, w)
-            if problem:
-                return failed(name, f"Callback.call(weights){problem}")
-        train_acc = list(getattr(callback, "train_acc", []))
-        test_acc = list(getattr(callback, "test_acc", []))
-        if len(train_acc) != 3 or len(test_acc) != 3:
-            return failed(name, f"after 3 calls train_acc has {len(train_acc)} and test_acc "
-                                f"{len(test_acc)} entries; each call must append one to each")
-        for i, w in enumerate(weights):
-            put_weights(w, oracle)
-            want_train = float(np.mean(eval_labels(oracle, data[0]) == data[1].argmax(1)))
-            want_test = float(np.mean(eval_labels(oracle, data[2]) == data[3].argmax(1)))
-            got = (_number(train_acc[i]), _number(test_acc[i]))
-            if not (np.isclose(got[0], want_train) and np.isclose(got[1], want_test)):
-                swapped = np.isclose(got[1], want_train) and np.isclose(got[0], want_test)
-                return failed(name, f"call {i + 1}: recorded train/test accuracy "
-                                    f"{got[0]:.3f}/{got[1]:.3f}, expected "
-                                    f"{want_train:.3f}/{want_test:.3f}"
-                                    + (": train and test are swapped" if swapped else
-                                       " (use the weights passed in, the callback's own "
-                                       "network and data, and labels 0..9)"))
-        return passed(name, "records train and test accuracy per iteration")
-
-    return guarded(name, points, body)
+    cls = need(namespace, name)
+    X_train, X_test, Y_train, y_test = shuffled(digits())
+    Y_test = np.eye(10)[y_test]
+    rng = np.random.default_rng(seed)
+    oracle = probes.network(CALLBACK_SIZES, rng)
+    net = probes.test_network(namespace, oracle)
+    data = (X_train[:200], Y_train[:200], X_test[:100], Y_test[:100])
+    callback = call("Callback(...)", cls, net, *(a.copy() for a in data))
+    size = sum(int(np.size(p)) for layer in oracle for p in layer.params)
+    weights = [rng.normal(size=size) * 0.1 for _ in range(3)]
+    step = isolated(callback.call, "Callback")
+    for w in weights:
+        try:
+            call("Callback.call", step, w.copy())
+        except StudentError as error:
+            error.args = (f"{error}{_own_network(net, w)}",)
+            raise
+        problem = _own_network(net, w)
+        if problem:
+            return failed(name, f"Callback.call(weights){problem}")
+    train_acc = list(getattr(callback, "train_acc", []))
+    test_acc = list(getattr(callback, "test_acc", []))
+    if len(train_acc) != 3 or len(test_acc) != 3:
+        return failed(name, f"after 3 calls train_acc has {len(train_acc)} and test_acc "
+                            f"{len(test_acc)} entries; each call must append one to each")
+    for i, w in enumerate(weights):
+        put_weights(w, oracle)
+        want_train = float(np.mean(eval_labels(oracle, data[0]) == data[1].argmax(1)))
+        want_test = float(np.mean(eval_labels(oracle, data[2]) == data[3].argmax(1)))
+        got = (_number(train_acc[i]), _number(test_acc[i]))
+        if not (np.isclose(got[0], want_train) and np.isclose(got[1], want_test)):
+            swapped = np.isclose(got[1], want_train) and np.isclose(got[0], want_test)
+            return failed(name, f"call {i + 1}: recorded train/test accuracy "
+                                f"{got[0]:.3f}/{got[1]:.3f}, expected "
+                                f"{want_train:.3f}/{want_test:.3f}"
+                                + (": train and test are swapped" if swapped else
+                                   " (use the weights passed in, the callback's own "
+                                   "network and data, and labels 0..9)"))
+    return passed(name, "records train and test accuracy per iteration")
 
 
 def _own_network(net, weights):
@@ -315,8 +305,5 @@ def _own_network(net, weights):
 
 
 def _number(value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise StudentError(f"train_acc/test_acc must hold numbers, got "
-                           f"{type(value).__name__}") from None
+    return converted(value, float, lambda: f"train_acc/test_acc must hold numbers, got "
+                                           f"{type(value).__name__}")

@@ -25,7 +25,6 @@ import resource
 import select
 import shutil
 import sys
-import time
 
 MODES = ("root", "userns", "weak")
 
@@ -41,9 +40,11 @@ LOCKED_FLAGS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXE
                 (os.ST_RELATIME, MS_RELATIME))
 
 #: "processes" counts the tasks of the worker's own uid (or, in a user namespace, of its uid in
-#: that namespace), threads included: the worker and its namespace's PID 1 already count 1 or
-#: 2, so no fork, clone or thread can start -- also not through the primitives that raise no
-#: audit event (_posixsubprocess.fork_exec). The worker needs no thread (BLAS runs with one).
+#: that namespace), threads included, besides its one checkpoint (a paused copy of itself that
+#: a crash resumes from) and, in a user namespace, its namespace's PID 1: with the checkpoint
+#: always there, no other fork, clone or thread can start -- also not through the primitives
+#: that raise no audit event (_posixsubprocess.fork_exec). The worker needs no thread (BLAS
+#: runs with one).
 #: "scratch": bytes a worker may write, on top of its copy of the submission.
 DEFAULT_LIMITS = {"memory": 3 * 2 ** 30, "cpu": 600, "file_size": 64 * 2 ** 20, "files": 256,
                   "processes": 1, "scratch": 128 * 2 ** 20}
@@ -141,24 +142,35 @@ def close_fds(keep=()):
         os.closerange(low + 1, high)
 
 
-def hold_namespace(mode, fork_server):
-    """PID 1 of a worker's namespace: lives until the worker (PID 2) or the fork server ends;
-    when it ends, the kernel kills every process left in the namespace."""
+def hold_namespace(mode, fork_server, statuses):
+    """PID 1 of a worker's namespace: lives until the fork server kills it (the grading of the
+    submission is over) or ends; then the kernel kills every process left in the namespace. It
+    reaps what is orphaned in the namespace (a checkpoint whose worker died, and the worker it
+    became) and writes "<pid in the namespace> <wait status>" lines to `statuses`, so that the
+    fork server can say how a worker it is not the parent of ended."""
+    import signal
     libc = _libc()
-    close_fds([fork_server])
+    close_fds([fork_server, statuses])
+    os.set_blocking(statuses, False)
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if mode == "userns":
         _drop_capabilities(libc)
-    deadline = time.monotonic() + 30
-    while True:                     # the worker is forked right after this process
-        try:
-            worker = os.pidfd_open(2)
-            break
-        except ProcessLookupError:
-            if time.monotonic() > deadline:
-                os._exit(1)
-            time.sleep(0.001)
-    select.select([worker, fork_server], [], [])
+
+    def reap(signum, frame):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            try:
+                os.write(statuses, f"{pid} {status}\n".encode())
+            except OSError:         # nobody reads (a full pipe): the status is not needed
+                pass
+
+    signal.signal(signal.SIGCHLD, reap)
+    select.select([fork_server], [], [])
     os._exit(0)
 
 
@@ -235,16 +247,30 @@ def _rlimits(limits):
         resource.setrlimit(getattr(resource, name), (value, value))
 
 
-def _audit(workdir, hide, isolated):
+def _audit(workdir, hide, isolated, trusted=()):
+    """`trusted`: code objects of the worker's own that may do what is refused to everything
+    else (fork its checkpoint, wrap a socket it was passed): an event is let through when one of
+    them is among its nearest callers. Replacing such a function's code replaces the object."""
     hidden = tuple(os.path.realpath(p) + os.sep for p in hide)
     home = os.path.realpath(workdir) + os.sep
+    trusted = frozenset(trusted)
+
+    def vouched():
+        frame = sys._getframe(2)
+        for _ in range(3):
+            if frame is None:
+                return False
+            if frame.f_code in trusted:
+                return True
+            frame = frame.f_back
+        return False
 
     def outside(path):
         path = os.path.realpath(os.fsdecode(path)) if isinstance(path, (str, bytes)) else None
         return path is not None and not (path + os.sep).startswith(home) and path not in DEVICES
 
     def hook(event, args):
-        if event in BLOCKED_EVENTS:
+        if event in BLOCKED_EVENTS and not (trusted and vouched()):
             raise PermissionError(f"{event} is not allowed while grading")
         if event in PATH_EVENTS:
             for position in PATH_EVENTS[event]:
@@ -274,9 +300,10 @@ def kept_paths(root):
     return sorted(p for p in paths if p and os.path.isdir(p) and os.path.realpath(p) != "/")
 
 
-def confine(workdir, mode, hide=(), limits=None, uid=None, keep=()):
+def confine(workdir, mode, hide=(), limits=None, uid=None, keep=(), trusted=()):
     """Apply every restriction of `mode` to this (freshly forked) process, or raise
-    ConfinementError. `keep`: folders the worker must still reach besides its copy."""
+    ConfinementError. `keep`: folders the worker must still reach besides its copy; `trusted`:
+    see _audit."""
     limits = {**DEFAULT_LIMITS, **(limits or {})}
     libc = _libc()
     os.setsid()
@@ -302,13 +329,14 @@ def confine(workdir, mode, hide=(), limits=None, uid=None, keep=()):
                 raise ConfinementError(13, f"a worker's own uid cannot read {unreadable[0]} "
                                        "(install Python and the course where other users can "
                                        "read them)")
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+    processes = limits["processes"] + (mode != "weak") + (mode == "userns")
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     if mode == "userns":
         _drop_capabilities(libc)
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     os.environ.update(HOME=workdir, IPYTHONDIR=os.path.join(workdir, ".ipython"),
                       MPLCONFIGDIR=os.path.join(workdir, ".matplotlib"), MPLBACKEND="Agg")
-    _audit(workdir, hide, mode != "weak")
+    _audit(workdir, hide, mode != "weak", trusted)
 
 
 def _size(folder):

@@ -10,14 +10,17 @@ import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import course
+from . import protocol
 from .confine import kept_paths
-from .endpoint import Died, Endpoint, Timeout
+from .endpoint import Died, Endpoint, RemoteError, Timeout
 from .gate import Clock, Watcher
 
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+CHECKPOINT_SECONDS = 20.0       # a fork, or a checkpoint's hello: milliseconds when healthy
 BASE_UID = 61000                # workers get uids from here: no two share files or signals
 
 HINTS = {
@@ -98,6 +101,38 @@ def as_utf8(path: Path) -> bool:
     return True
 
 
+@dataclass
+class Spawned:
+    """A confined worker: its socket, pid, its namespace's PID 1 (None in weak mode) and the
+    side channel on which its checkpoint is told to resume (None: no checkpoints)."""
+    sock: socket.socket
+    pid: int
+    init: int | None
+    side: socket.socket | None
+
+
+def outer_pid(init: int, nspid: int) -> int | None:
+    """The pid, as this process sees it, of the process `nspid` of the PID namespace whose
+    PID 1 is `init` (a resumed checkpoint tells its own pid only)."""
+    try:
+        namespace = os.readlink(f"/proc/{init}/ns/pid")
+    except OSError:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
+                continue
+            with open(f"/proc/{entry}/status") as status:
+                line = next(line for line in status if line.startswith("NSpid:"))
+            if int(line.split()[-1]) == nspid:
+                return int(entry)
+        except (OSError, StopIteration, ValueError):
+            continue
+    return None
+
+
 class IsolationError(RuntimeError):
     """The clean room cannot be set up as asked."""
 
@@ -126,13 +161,17 @@ class ForkServer:
         self.mode = None            # what spawn uses; None: the probed mode
 
     def _ask(self, request, fds=()):
+        return self._ask_fds(request, fds)[0]
+
+    def _ask_fds(self, request, fds=()):
+        """(the reply, the sockets passed with it)."""
         self.probed                         # read first: it is the first message
         with self.lock:
             socket.send_fds(self.control, [json.dumps(request).encode()], list(fds))
-            reply = self.control.recv(1 << 16)
+            reply, passed, _, _ = socket.recv_fds(self.control, 1 << 16, 4)
         if not reply:
             raise RuntimeError("the fork server died")
-        return json.loads(reply)
+        return json.loads(reply), [socket.socket(fileno=fd) for fd in passed]
 
     @property
     def probed(self):
@@ -161,19 +200,24 @@ class ForkServer:
                 os.chown(path, uid, uid, follow_symlinks=False)
         ours, theirs = socket.socketpair()
         try:
-            reply = self._ask({"op": "spawn", "mode": mode, "workdir": str(workdir),
-                               "hide": list(hide), "limits": limits or {}, "uid": uid,
-                               "keep": self.keep, "leash": leash}, [theirs.fileno()])
+            reply, passed = self._ask_fds({"op": "spawn", "mode": mode, "workdir": str(workdir),
+                                           "hide": list(hide), "limits": limits or {},
+                                           "uid": uid, "keep": self.keep, "leash": leash},
+                                          [theirs.fileno()])
         finally:
             theirs.close()
         if "error" in reply:
             ours.close()
             raise IsolationError(f"the clean room could not be set up ({mode} isolation): "
                                  f"{reply['error']}")
-        return ours, reply["pid"]
+        return Spawned(ours, reply["pid"], reply.get("init"), passed[0] if passed else None)
 
-    def reap(self, pid, kill=True):
-        return self._ask({"op": "reap", "pid": pid, "kill": kill})
+    def adopt(self, pid, nspid, init):
+        return "error" not in self._ask({"op": "adopt", "pid": pid, "nspid": nspid,
+                                         "init": init})
+
+    def reap(self, pid, kill=True, namespace=False):
+        return self._ask({"op": "reap", "pid": pid, "kill": kill, "namespace": namespace})
 
     def close(self):
         try:
@@ -212,25 +256,82 @@ class Session:
                 self.transcoded.append(name)
         os.chmod(self.workdir, 0o700)
         try:
-            sock, self.pid = fork_server.spawn(self.workdir, hide, limits, leash)
+            spawned = fork_server.spawn(self.workdir, hide, limits, leash)
         except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
+        self.init, self.side = spawned.init, spawned.side
         self.clock = clock or Clock()
-        self.clock.watch(self.pid)
+        self.timeout, self.hung, self.gate = timeout, hung, gate
+        self.interrupts = 0         # interrupts sent (a call ran past its time limit)
+        self.checkpoints = 0        # taken, and not yet used
+        self._attach(spawned.sock, spawned.pid)
+
+    def _attach(self, sock, pid):
+        """Talk to worker `pid` on `sock` (the first one, or a checkpoint resumed)."""
+        self.pid = pid
+        self.clock.watch(pid)
         self.endpoint = Endpoint(sock, "g", guarded=True)
-        self.endpoint.default_timeout = timeout
+        self.endpoint.default_timeout = self.timeout
         self.endpoint.clock = self.clock.now
-        self.endpoint.past_hangs = hung
+        self.endpoint.past_hangs = self.hung
         self.endpoint.on_died = self._died
         self.endpoint.on_timeout = self.kill
         self.endpoint.on_interrupt = self.interrupt
-        if gate is not None:        # its core is lent while the worker waits (gate.py)
-            watcher = Watcher(gate, self.pid)
+        if self.gate is not None:   # its core is lent while the worker waits (gate.py)
+            watcher = Watcher(self.gate, pid)
             self.endpoint.on_wait = watcher.poll
             self.endpoint.on_done = lambda: self.clock.excluding(watcher.settle)
         self.death = None
-        self.interrupts = 0         # interrupts sent (a call ran past its time limit)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def checkpoint(self) -> bool:
+        """Have the worker keep a paused copy of itself as it is now (worker.op_checkpoint);
+        False where it cannot (weak isolation, or the worker refused)."""
+        if self.side is None or not self.alive:
+            return False
+        try:
+            self.request("checkpoint", timeout=CHECKPOINT_SECONDS)
+        except (RemoteError, Died, Timeout):    # a death is found by the next request
+            return False
+        self.checkpoints = 1
+        return True
+
+    def resume(self) -> bool:
+        """After the worker died or was killed: go on with its last checkpoint as the worker
+        (its state when the checkpoint was taken). False when there is none to resume."""
+        if self.alive or self.side is None or not self.checkpoints:
+            return False
+        self.checkpoints = 0
+        ours, theirs = socket.socketpair()
+        try:
+            socket.send_fds(self.side, [b"resume"], [theirs.fileno()])
+        except OSError:
+            ours.close()
+            return False
+        finally:
+            theirs.close()
+        hello = self._hello(ours)
+        pid = outer_pid(self.init, hello) if hello is not None else None
+        if pid is None or not self.fork_server.adopt(pid, hello, self.init):
+            ours.close()
+            return False
+        self.endpoint.sock.close()
+        self._attach(ours, pid)
+        self.checkpoints = 1        # a resumed worker keeps a copy of itself at once
+        return True
+
+    @staticmethod
+    def _hello(sock):
+        """The pid (in its namespace) a resumed checkpoint says it has, or None."""
+        sock.settimeout(CHECKPOINT_SECONDS)
+        try:
+            message = protocol.receive(sock, lambda ref: None)
+        except (OSError, EOFError, protocol.ProtocolError):
+            return None
+        nspid = message.get("nspid")
+        return nspid if message.get("hello") is True and type(nspid) is int and nspid > 1 \
+            else None
 
     def _ignore(self, folder, names):
         """copytree's filter: what a worker never gets. Compiled code (a `__pycache__` .pyc
@@ -258,7 +359,8 @@ class Session:
         return self.death is None
 
     def _died(self, why=None):
-        """How the worker ended; `why`: the grader stopped it for that (a malformed message)."""
+        """How the worker ended; `why`: the grader stopped it for that (a malformed message).
+        Its namespace, and so its checkpoint, stays until close()."""
         if self.death is None:
             self.clock.forget(self.pid)
             status = self.fork_server.reap(self.pid, kill=True)
@@ -299,15 +401,18 @@ class Session:
         return RemoteNamespace(self)
 
     def close(self):
+        """End the worker, its checkpoint and its namespace."""
         if self.alive:
             try:
                 self.endpoint.request({"op": "exit"}, timeout=2)
             except (Timeout, Died, OSError):
                 pass
             self.clock.forget(self.pid)
-            self.fork_server.reap(self.pid, kill=True)
-            self.death = "closed"
+        self.fork_server.reap(self.pid, kill=True, namespace=True)
+        self.death = self.death or "closed"
         self.endpoint.sock.close()
+        if self.side is not None:
+            self.side.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -7,7 +7,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from grader import course, demo, notebooks, stubs
+from grader import course, demo, stubs
+from grader.nncheck import cells
 
 #: Solution cells graded by hand whose reference answers train dozens of networks (tens of
 #: seconds): a hostile case keeps them cheap, which changes no autograded score.
@@ -51,13 +52,13 @@ class Submission:
     @staticmethod
     def index(nb: dict, grade_id: str) -> int:
         for i, cell in enumerate(nb["cells"]):
-            if notebooks.meta(cell).get("grade_id") == grade_id:
+            if cells.meta(cell).get("grade_id") == grade_id:
                 return i
         raise KeyError(grade_id)
 
     def cell_source(self, grade_id: str) -> str:
         nb = self.load()
-        return notebooks.source(nb["cells"][self.index(nb, grade_id)])
+        return cells.source(nb["cells"][self.index(nb, grade_id)])
 
     def set_cell(self, grade_id: str, source: str):
         nb = self.load()
@@ -83,7 +84,7 @@ class Submission:
     def delete_cells(self, *grade_ids: str):
         nb = self.load()
         nb["cells"] = [c for c in nb["cells"]
-                       if notebooks.meta(c).get("grade_id") not in grade_ids]
+                       if cells.meta(c).get("grade_id") not in grade_ids]
         self.save(nb)
 
     def move_cell(self, grade_id: str, to: int):
@@ -138,7 +139,7 @@ def build_base(base: str, assignment: course.Assignment, bundle: Path, dest: Pat
         sub = Submission(dest, assignment)
         nb = sub.load()
         for cell in nb["cells"]:
-            if notebooks.meta(cell).get("grade_id") in EXPENSIVE_MANUAL:
+            if cells.meta(cell).get("grade_id") in EXPENSIVE_MANUAL:
                 cell["source"] = CHEAP_ANSWER
         sub.save(nb)
 
