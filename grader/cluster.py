@@ -186,6 +186,31 @@ def differences(client: dict, worker: dict) -> list[str]:
             for key, value in client.items() if worker.get(key) != value]
 
 
+def _seceding_gate(cores: int):
+    """The local pool's CoreGate for a Dask worker process. The local pool keeps twice as many
+    submissions in flight as cores, so that one that waits (a sleeping cell) lends its core to
+    the next; a Dask worker starts a task only on a free thread. So a task that lends its core
+    also leaves the worker's thread pool (Dask's secede(), once per task): the worker starts
+    its next task, which takes the lent core, and the gate still bounds what computes."""
+    from distributed import secede
+
+    from .sandbox.gate import CoreGate
+
+    class SecedingGate(CoreGate):
+        seceded = threading.local()
+
+        def release(self, lending=False):
+            super().release(lending)
+            if lending and not getattr(self.seceded, "done", False):
+                try:
+                    secede()
+                    self.seceded.done = True
+                except (ValueError, AttributeError, KeyError):
+                    pass            # not a Dask task's thread: lending within the gate only
+
+    return SecedingGate(cores)
+
+
 class CleanRoom(WorkerPlugin):
     """The Dask WorkerPlugin of one grading run: on each worker process, one fork server, a
     core gate, a private folder for the submissions it grades, and the verdict on whether this
@@ -205,7 +230,6 @@ class CleanRoom(WorkerPlugin):
     def _start(self, address, nthreads):
         from threadpoolctl import threadpool_limits
 
-        from .sandbox.gate import CoreGate
         from .sandbox.session import WORK_PREFIX, ForkServer
         threadpool_limits(1)                 # the cores are for the submissions (as locally)
         wrong = differences(self.code, code_identity())
@@ -224,7 +248,7 @@ class CleanRoom(WorkerPlugin):
             self.fork_server = None
             self.refused = f"worker {address}: {error}"
             raise Refused(self.refused) from None
-        self.gate = CoreGate(max(1, min(nthreads, len(os.sched_getaffinity(0)))))
+        self.gate = _seceding_gate(max(1, min(nthreads, len(os.sched_getaffinity(0)))))
         # named as the clean room's own copies are: a killed worker's folder is swept
         self.folder = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-node-"))
         self.lock = threading.Lock()
@@ -251,6 +275,7 @@ class CleanRoom(WorkerPlugin):
         return root
 
     def grade(self, job: Job):
+        self.gate.seceded.done = False      # this thread runs a new task
         root = self._course(job)
         base = root / "submitted" / uuid.uuid4().hex
         try:
