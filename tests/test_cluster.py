@@ -51,8 +51,9 @@ NO_NAMESPACES = [sys.executable, str(ROOT / "tests" / "helpers" / "no_namespaces
 HOSTILE = ("honest", "honest_a1", "segfault_in_layer", "os_exit_in_cell", "loop_in_cell",
            "fork_bomb", "read_reference", "copy_classmate", "write_outside", "linked_folder",
            "cached_bytecode", "corrupt_json")
-#: Hostile cases embed their course's path (the files they try), so each course's files, and
-#: their fingerprint, differ; everything else must be the same.
+#: Hostile cases embed their course's path (the files they try, a linked folder's target), so
+#: each course's files, and their fingerprint, differ; everything else must be the same, the
+#: course's folder aside.
 HOSTILE_DROP = ("fingerprint",)
 #: Where the scheduler gives up on a task whose workers die (the default is 3).
 ALLOWED_FAILURES = 1
@@ -99,14 +100,16 @@ def _grade(root, **kwargs):
         return error.outcomes
 
 
-def _records(outcomes, drop=()) -> dict:
+def _records(outcomes, drop=(), base=None) -> dict:
     """(assignment, student) -> the record, without what depends on the machine's speed (and
-    the fields in `drop`)."""
+    the fields in `drop`), with the course's folder `base` written as <base>."""
     records = {}
     for outcome in outcomes:
         record = outcome.to_record()
         for timing in ("seconds", "own_seconds", *drop):
             record.pop(timing)
+        if base is not None:
+            record = json.loads(json.dumps(record).replace(str(base), "<base>"))
         key = (outcome.assignment, outcome.student)
         assert key not in records, f"{key} graded twice"
         records[key] = record
@@ -119,7 +122,7 @@ def hostile_local():
     base = _course_base()
     try:
         root = _hostile_class(base)
-        yield _records(_grade(root, jobs=2, budget=budget_for_tests()), HOSTILE_DROP)
+        yield _records(_grade(root, jobs=2, budget=budget_for_tests()), HOSTILE_DROP, base)
     finally:
         clean(base.name)
         shutil.rmtree(base, ignore_errors=True)
@@ -136,7 +139,7 @@ def _same_as_local(graded, hostile_local, address, tmp_path):
     try:
         root = _hostile_class(base)
         on_cluster = _records(_grade(root, scheduler=address, budget=budget_for_tests()),
-                              HOSTILE_DROP)
+                              HOSTILE_DROP, base)
     finally:
         clean(base.name)
         shutil.rmtree(base, ignore_errors=True)
