@@ -7,7 +7,8 @@ reference or a classmate, writing outside, links, bytecode, corrupt JSON, beside
 classmates) get the records the local pool gives them, timings aside. On the TCP cluster one
 worker is SIGKILLed while it grades, once: nothing is lost or stored twice. A submission whose
 grading kills its worker every time is recorded as an error after Dask's allowed-failures. A
-worker that cannot confine refuses the run: exit 2, one line.
+worker that cannot confine refuses the run: exit 2, one line. A client SIGKILLed mid-run
+resumes as locally: the rest graded, nothing rewritten or duplicated.
 
 Faults are injected by WorkerPlugins that act when a worker reaches a given state (a task
 executing, its submission materialised), never after a delay: nothing here depends on speed.
@@ -35,7 +36,7 @@ from distributed.diagnostics.plugin import WorkerPlugin                     # no
 from grader import autograde as grading, course, demo, release              # noqa: E402
 from grader.cluster import PLUGIN                                           # noqa: E402
 from grader.nbgrader_api import gradebook                                   # noqa: E402
-from grader.records import record_path                                      # noqa: E402
+from grader.records import RESULTS_FILE, record_path                        # noqa: E402
 from tests.hostile.cases import BY_NAME, budget_for_tests, build_case       # noqa: E402
 from tests.hostile.leftovers import clean                                   # noqa: E402
 
@@ -358,3 +359,46 @@ def test_a_worker_that_cannot_confine_refuses_the_run(graded, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("grader autograde: "), done.stderr
     assert "refused" in lines[0] and "--allow-weak-isolation" in lines[0], lines[0]
     assert _files(course_dir) == before
+
+
+def _done(root) -> dict:
+    """record path -> its mtime, of every submission recorded as graded so far."""
+    return {p: p.stat().st_mtime_ns for p in Path(root).glob(f"autograded/*/*/{RESULTS_FILE}")}
+
+
+def test_a_killed_client_resumes_on_the_cluster_without_grading_anything_twice(
+        graded, local_cluster, tmp_path):
+    """`grader autograde --scheduler` SIGKILLed once three submissions are recorded; the same
+    command again grades the rest, rewrites no finished record and duplicates nothing."""
+    root = _demo_class(tmp_path / "demo")
+    command = [sys.executable, "-m", "grader", "autograde", "--course-dir", str(root),
+               "--scheduler", local_cluster.scheduler_address]
+    client = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while len(_done(root)) < 3 and client.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.poll() is None, "the batch finished before it could be killed"
+        client.send_signal(signal.SIGKILL)
+        client.wait(DEADLINE)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+    before = _done(root)
+    expected = {(a.id, s) for a in course.available() for s in demo.SAMPLES}
+    assert 3 <= len(before) < len(expected)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=DEADLINE)
+    assert f"{len(before)} submissions already graded (unchanged): skipped" in done.stdout, \
+        done.stdout + done.stderr
+    after = _done(root)
+    assert len(after) == len(expected)
+    assert all(after[p] == t for p, t in before.items()), "a finished record was rewritten"
+    assert _gradebook_rows(root) == {key: 1 for key in expected}
+    local = _records(graded[1].values())
+    for a, s in expected:
+        record = json.loads(record_path(root, a, s).read_text())
+        for timing in ("seconds", "own_seconds"):
+            record.pop(timing)
+        assert record == local[(a, s)], (a, s)
