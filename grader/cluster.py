@@ -21,6 +21,7 @@ unchanged, as locally.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import platform
@@ -231,7 +232,6 @@ class CleanRoom(WorkerPlugin):
         from threadpoolctl import threadpool_limits
 
         from .sandbox.session import WORK_PREFIX, ForkServer
-        threadpool_limits(1)                 # the cores are for the submissions (as locally)
         wrong = differences(self.code, code_identity())
         if wrong:
             self.refused = (f"refused: worker {address} grades with other code than the client "
@@ -248,6 +248,14 @@ class CleanRoom(WorkerPlugin):
             self.fork_server = None
             self.refused = f"worker {address}: {error}"
             raise Refused(self.refused) from None
+        # The cores are for the submissions, as locally: one BLAS thread in this process. The
+        # limit applies to the libraries loaded when it is set, so load what grading computes
+        # with first (otherwise numpy's BLAS, loaded with the first task, spins a thread per
+        # core beside every grading thread).
+        import scipy.optimize  # noqa: F401
+
+        from . import cleanroom  # noqa: F401
+        threadpool_limits(1)
         self.gate = _seceding_gate(max(1, min(nthreads, len(os.sched_getaffinity(0)))))
         # named as the clean room's own copies are: a killed worker's folder is swept
         self.folder = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-node-"))
@@ -411,5 +419,9 @@ def grade_on_cluster(address, root, todo, budget, allow_weak, isolation, log, pr
     released = releases(root, todo)
     with connect(address) as client:
         _plugin(client, run, allow_weak, isolation, log)
-        return store_finished(root, _finished(client, run, todo, root, released, budget),
-                              released, None, len(todo), log, progress, outcomes)
+        try:
+            return store_finished(root, _finished(client, run, todo, root, released, budget),
+                                  released, None, len(todo), log, progress, outcomes)
+        finally:        # the workers' fork servers end with the run (the cluster may be shared)
+            with contextlib.suppress(Exception):
+                client.unregister_worker_plugin(PLUGIN)
