@@ -212,6 +212,17 @@ def _seceding_gate(cores: int):
     return SecedingGate(cores)
 
 
+def _without_nanny_environ():
+    """Dask's nanny starts a worker with `distributed.nanny.pre-spawn-environ`, among them
+    MALLOC_TRIM_THRESHOLD_=65536: glibc then hands every freed block back to the system and
+    maps it again, which makes numpy code (a student's training) cost 1.5x the CPU. The fork
+    server and the submissions' workers get the environment the local pool gives them."""
+    import dask
+    for name, value in (dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}).items():
+        if os.environ.get(name) == str(value):
+            del os.environ[name]
+
+
 class CleanRoom(WorkerPlugin):
     """The Dask WorkerPlugin of one grading run: on each worker process, one fork server, a
     core gate, a private folder for the submissions it grades, and the verdict on whether this
@@ -238,6 +249,7 @@ class CleanRoom(WorkerPlugin):
                             f"({'; '.join(wrong)}): install the same repository and packages on "
                             "every node (docs/scale.md)")
             raise Refused(self.refused)
+        _without_nanny_environ()
         self.fork_server = ForkServer()
         self.fork_server.mode = self.isolation
         try:
