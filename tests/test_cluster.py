@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -403,3 +404,31 @@ def test_a_killed_client_resumes_on_the_cluster_without_grading_anything_twice(
         for timing in ("seconds", "own_seconds"):
             record.pop(timing)
         assert record == local[(a, s)], (a, s)
+
+
+def test_the_course_config_names_the_scheduler_and_local_overrides_it(tmp_path):
+    """c.GraderCluster.scheduler in the course's nbgrader_config.py sends grading to that
+    scheduler (here one that is not there: a one-line usage error naming it, nothing graded);
+    `--scheduler local` grades on this machine whatever the config says."""
+    from grader import nbconfig
+    root = tmp_path / "course"
+    root.mkdir()
+    a1 = course.get("a1_matrix_calculus")
+    bundle = release.release(root, [a1.id], log=lambda *args: None)[0]
+    demo.build_sample("correct", a1, bundle, root / "submitted" / "correct" / a1.id)
+    with socket.socket() as s:          # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    (root / "nbgrader_config.py").write_text(f"c.GraderCluster.scheduler = {address!r}\n")
+    assert nbconfig.scheduler(root) == address
+    before = _files(root)
+    with dask.config.set({"distributed.comm.timeouts.connect": "5s"}):
+        with pytest.raises(course.UsageError, match="cannot reach the Dask scheduler at "
+                           + address.replace(".", r"\.")):
+            grading.autograde(root, ["a1_matrix_calculus"], ["correct"], force=True,
+                              progress=False, log=lambda *args: None)
+    assert _files(root) == before
+    outcomes = grading.autograde(root, ["a1_matrix_calculus"], ["correct"], force=True,
+                                 progress=False, log=lambda *args: None,
+                                 scheduler=grading.LOCAL)
+    assert [o.total for o in outcomes] == [demo.expected_score("correct", a1)]
