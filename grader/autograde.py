@@ -18,7 +18,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import course, doctor, notebooks
+from . import course, doctor, nbconfig, notebooks
 from .nncheck import cells
 from .records import Outcome, record_path, save, submissions
 from .summary import summary, table
@@ -95,6 +95,9 @@ def expected_cost(assignment: course.Assignment, folder: Path) -> int:
     return size
 
 
+LOCAL = "local"     # --scheduler local: this machine's cores, whatever nbgrader_config.py says
+
+
 def default_jobs() -> int:
     """One submission computing per core (grader.sandbox.gate lends the core of one that waits)."""
     return os.cpu_count() or 1
@@ -102,15 +105,26 @@ def default_jobs() -> int:
 
 def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=False,
               log=print, progress=True, budget=None, allow_weak=False,
-              isolation=None) -> list[Outcome]:
+              isolation=None, scheduler=None) -> list[Outcome]:
     """Raises doctor.IsolationRefused (before anything is written) where the clean room would
     run without namespaces and `allow_weak` is not given. `isolation` forces a weaker mode than
-    the machine's best (bench/isolation_bench.py compares them)."""
+    the machine's best (bench/isolation_bench.py compares them). `scheduler`: the address of a
+    Dask scheduler whose workers grade (grader.cluster); None: nbgrader_config.py's
+    `c.GraderCluster.scheduler`, if any; "local" or none: this machine's cores."""
     from .sandbox.session import ForkServer
 
     root = course.require_course(root)
     assignments = ([course.get(a) for a in assignment_ids] if assignment_ids
                    else course.available())
+    scheduler = nbconfig.scheduler(root) if scheduler is None else scheduler
+    if scheduler and scheduler != LOCAL:
+        from .cluster import grade_on_cluster
+        outcomes, todo = _todo(root, assignments, students, force, bool(assignment_ids))
+        if outcomes:
+            log(f"{len(outcomes)} submissions already graded (unchanged): skipped")
+        failures = grade_on_cluster(scheduler, root, todo, budget or _budget(), allow_weak,
+                                    isolation, log, progress, outcomes)
+        return _finish(outcomes, failures)
     fork_server = ForkServer()       # first: its imports (numpy, scipy, ...) overlap nbgrader's below
     try:
         fork_server.mode = isolation
@@ -123,6 +137,10 @@ def autograde(root: Path, assignment_ids=None, students=None, jobs=None, force=F
                               budget, log, progress, outcomes)
     finally:
         fork_server.close()
+    return _finish(outcomes, failures)
+
+
+def _finish(outcomes, failures):
     outcomes.sort(key=lambda o: (o.assignment, o.student))
     if failures:
         raise GradingFailed(f"{failures} submissions could not be graded", outcomes)
@@ -171,33 +189,59 @@ def _todo(root, assignments, students, force, explicit=True):
     return outcomes, todo
 
 
+def grade_submission(assignment, release_nb, fork_server, budget, course_root, gate, folder,
+                     hide=()):
+    """One submission in the clean room: (Graded, wall seconds from its core on, the isolation
+    it had). The local pool's threads and a cluster's tasks (grader.cluster) both call this.
+    `hide`: folders no worker may see besides the course's (a cluster's client's course, on a
+    machine it shares with a worker)."""
+    from .cleanroom import Grader
+    with gate:
+        started = time.perf_counter()
+        grader = Grader(assignment, release_nb, fork_server, budget, course_root=course_root,
+                        gate=gate)
+        grader.hide += [str(p) for p in map(Path, hide)
+                        if p.is_dir() and str(p) not in grader.hide]
+        graded = grader.grade(folder)
+        return graded, time.perf_counter() - started, fork_server.isolation
+
+
+def releases(root, todo) -> dict:
+    """assignment id -> its released notebook, for the assignments in `todo`."""
+    return {a.id: notebooks.load(Path(root) / "release" / a.id / a.notebook)
+            for a in {a.id: a for a, _, _ in todo}.values()}
+
+
+def _budget():
+    from .cleanroom import Budget
+    return Budget()
+
+
 def _grade_all(root, assignments, todo, fork_server, jobs, budget, log, progress, outcomes):
     """Grade `todo` in parallel, storing each as it finishes; returns how many failed."""
     from threadpoolctl import threadpool_limits
 
-    from .cleanroom import Budget, Grader
     from .sandbox.gate import CoreGate
-    budget = budget or Budget()
+    budget = budget or _budget()
     gate = CoreGate(jobs)
-    releases = {a.id: notebooks.load(root / "release" / a.id / a.notebook)
-                for a in {a.id: a for a, _, _ in todo}.values()}
-
-    def grade(assignment, folder):
-        with gate:
-            started = time.perf_counter()
-            graded = Grader(assignment, releases[assignment.id], fork_server, budget,
-                            course_root=root, gate=gate).grade(folder)
-            return graded, time.perf_counter() - started
-
-    failures = 0
+    released = releases(root, todo)
     # twice as many in flight as compute: room for those that wait (a sleeping cell)
-    with _progress(len(todo), progress) as bar, threadpool_limits(1), \
-            ThreadPoolExecutor(max_workers=2 * jobs) as pool:
-        futures = {pool.submit(grade, a, f): (a, s, f) for a, s, f in todo}
-        for future in as_completed(futures):
-            assignment, student, folder = futures[future]
+    with threadpool_limits(1), ThreadPoolExecutor(max_workers=2 * jobs) as pool:
+        futures = {pool.submit(grade_submission, a, released[a.id], fork_server, budget, root,
+                               gate, f): (a, s, f) for a, s, f in todo}
+        return store_finished(root, ((futures[f], f) for f in as_completed(futures)), released,
+                              fork_server.isolation, len(todo), log, progress, outcomes)
+
+
+def store_finished(root, finished, released, isolation, total, log, progress, outcomes) -> int:
+    """Store each ((assignment, student, folder), future) of `finished` as it comes (this
+    process is the one writer of the gradebook and the records), with the progress bar;
+    returns how many failed. `isolation`: what a failure is recorded with."""
+    failures = 0
+    with _progress(total, progress) as bar:
+        for (assignment, student, folder), future in finished:
             outcome = _record(root, assignment, student, folder, future,
-                              releases[assignment.id], fork_server.isolation, log)
+                              released[assignment.id], isolation, log)
             failures += outcome.status.startswith("error")
             outcomes.append(outcome)
             if bar:
@@ -224,11 +268,13 @@ def _progress(total, shown):
 def _record(root, assignment, student, folder, future, release_nb, isolation, log) -> Outcome:
     """A finished grading into the gradebook, autograded/ and the record (written last: it
     marks the submission done). A failure of the grader costs this submission only: it is
-    recorded as an error, which the next run grades again."""
+    recorded as an error, which the next run grades again. `future.result()` is
+    grade_submission's (graded, seconds, isolation); `isolation` is what a failure is recorded
+    with (unknown, None, for a cluster's task)."""
     from .cleanroom import Graded
     from .nbgrader_api import store
     try:
-        graded, seconds = future.result()
+        graded, seconds, isolation = future.result()
         outcome = outcome_of(assignment, student, graded, cells.manual_points(release_nb))
         outcome.seconds, outcome.own_seconds = seconds, graded.own_seconds
         outcome.fingerprint = fingerprint(folder)
@@ -238,7 +284,7 @@ def _record(root, assignment, student, folder, future, release_nb, isolation, lo
         log(f"{assignment.id} {student}: the grader failed, recorded as an error "
             f"(rerun to retry):\n{traceback.format_exc()}")
         outcome = failed_outcome(assignment, student, release_nb, error)
-        outcome.isolation = isolation
+        outcome.isolation = isolation or ""
         try:
             store(root, assignment, student, folder, Graded(None), outcome)
         except Exception:           # noqa: BLE001  (the record still says why)
@@ -260,10 +306,16 @@ def add_arguments(parser):
                         help=f"default: {course.DEFAULT_COURSE}")
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
     parser.add_argument("--jobs", type=int,
-                        help="submissions computing at once (default: the number of cores; "
-                             "one that waits lends its core to the next)")
+                        help="submissions computing at once on this machine (default: the "
+                             "number of cores; one that waits lends its core to the next); on a "
+                             "cluster, each Dask worker's threads")
     parser.add_argument("--force", action="store_true",
                         help="regrade submissions that are already graded and unchanged")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="grade on this Dask cluster (tcp://host:8786, or a scheduler file): "
+                             "each submission a task, the results stored here (docs/scale.md); "
+                             "default: nbgrader_config.py's c.GraderCluster.scheduler, else this "
+                             f"machine's cores (`{LOCAL}`)")
     add_isolation_argument(parser)
     parser.add_argument("--table", action="store_true",
                         help="print the full matrix: a row per check, a column per student")
@@ -309,7 +361,7 @@ def run(args) -> int:
         outcomes = autograde(args.course_dir, args.assignments or None, args.student or None,
                              jobs=args.jobs, force=args.force, log=print,
                              budget=budget_for(args.time_limit, args.memory_limit),
-                             allow_weak=args.allow_weak_isolation)
+                             allow_weak=args.allow_weak_isolation, scheduler=args.scheduler)
     except doctor.IsolationRefused as error:
         print(f"grader autograde: {error}", file=sys.stderr)
         return 2

@@ -96,8 +96,9 @@ def add_course_dir(parser):
 def require_course(root, verb: str = "") -> Path:
     """The course directory `root`, which must hold a gradebook (a released class): checked
     before anything is written, so that a mistyped --course-dir creates nothing."""
+    from .nbgrader_api import holds_gradebook     # where nbgrader_config.py puts it
     root = Path(root)
-    if not (root / "gradebook.db").is_file():
+    if not holds_gradebook(root):
         what = "does not exist" if not root.exists() else "holds no course (no gradebook.db)"
         hint = ("run `grader demo` or `grader release` first" if root.resolve() ==
                 DEFAULT_COURSE.resolve() else "check --course-dir")

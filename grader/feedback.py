@@ -119,10 +119,9 @@ def bonus_ids(assignment: course.Assignment) -> frozenset:
 
 def manual_status(root: Path, assignment: course.Assignment, student: str) -> dict:
     """grade id -> (score or None while ungraded, max, comment) of the cells graded by hand."""
-    gradebook_file = Path(root) / "gradebook.db"
-    if not gradebook_file.exists():
+    from .nbgrader_api import gradebook, holds_gradebook
+    if not holds_gradebook(root):
         return {}
-    from .nbgrader_api import gradebook
     status = {}
     try:
         with gradebook(root) as gb:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traitlets.config import Config
+from traitlets import Unicode
+from traitlets.config import Config, Configurable
 
 from . import course
 
@@ -38,3 +39,16 @@ def config(root=None) -> Config:
         if (folder / "nbgrader_config.py").is_file():
             c.merge(PyFileConfigLoader("nbgrader_config.py", str(folder)).load_config())
     return configure(c, root)
+
+
+class GraderCluster(Configurable):
+    """Where `grader autograde` grades, set in nbgrader_config.py beside the course's other
+    settings (the gradebook's c.CourseDirectory.db_url): `c.GraderCluster.scheduler =
+    "tcp://host:8786"` sends every submission to that Dask cluster (docs/scale.md)."""
+    scheduler = Unicode("", help="address of a Dask scheduler (tcp://host:port) or the path of "
+                        "its scheduler file (JSON); empty: this machine's cores").tag(config=True)
+
+
+def scheduler(root=None) -> str:
+    """The Dask scheduler nbgrader_config.py names for the course `root` ('' if none)."""
+    return GraderCluster(config=config(root)).scheduler

@@ -37,16 +37,47 @@ def api_for(root: Path | str) -> NbGraderAPI:
     cfg = config(root)
     Path(root).mkdir(parents=True, exist_ok=True)
     coursedir = CourseDirectory(config=cfg)
+    if not coursedir.db_url.startswith("sqlite"):
+        gradebook(root).close()         # the course row nbgrader's apps need (gradebook())
     api = NbGraderAPI(coursedir=coursedir, config=cfg)
     api.log.setLevel(logging.WARNING)
     return api
 
 
+def db_url(root: Path | str) -> str:
+    """Where a course's gradebook lives: nbgrader's own `c.CourseDirectory.db_url` from
+    nbgrader_config.py (any SQLAlchemy URL, e.g. a PostgreSQL server that formgrader shares;
+    docs/scale.md), by default nbgrader's `sqlite:///<root>/gradebook.db`."""
+    return CourseDirectory(config=config(root)).db_url
+
+
+def holds_gradebook(root: Path | str) -> bool:
+    """Whether `root` is a course with a gradebook, without creating one: an SQLite file must
+    exist; a database server's gradebook is the configured course folder's."""
+    from sqlalchemy.engine import make_url
+    url = make_url(db_url(root))
+    if url.get_backend_name() == "sqlite":
+        return bool(url.database) and Path(url.database).is_file()
+    return Path(root).is_dir()
+
+
 def gradebook(root: Path | str):
-    """nbgrader's gradebook of a course (creating it runs nbgrader's `alembic`, found on PATH)."""
-    from nbgrader.api import Gradebook
+    """nbgrader's gradebook of a course, where nbgrader's configuration puts it (db_url; a new
+    one gets its tables and nbgrader's alembic version: `alembic` is found on PATH)."""
+    from nbgrader.api import Course, Gradebook
     use_this_environment()
-    return Gradebook(f"sqlite:///{Path(root).resolve() / 'gradebook.db'}")
+    cfg = config(root)
+    url = CourseDirectory(config=cfg).db_url
+    gb = Gradebook(url)
+    if not url.startswith("sqlite"):
+        # nbgrader's own apps file assignments under the configured course id, '' by default,
+        # for which Gradebook creates no course row: SQLite does not check that foreign key,
+        # a database server does.
+        course_id = CourseDirectory(config=cfg).course_id
+        if gb.db.get(Course, course_id) is None:
+            gb.db.add(Course(id=course_id))
+            gb.db.commit()
+    return gb
 
 
 def _timestamp(folder: Path):
