@@ -113,24 +113,37 @@ class Spawned:
 
 def outer_pid(init: int, nspid: int) -> int | None:
     """The pid, as this process sees it, of the process `nspid` of the PID namespace whose
-    PID 1 is `init` (a resumed checkpoint tells its own pid only)."""
-    try:
-        namespace = os.readlink(f"/proc/{init}/ns/pid")
-    except OSError:
-        return None
+    PID 1 is `init` (a resumed checkpoint tells its own pid only). Read from /proc/<pid>/status
+    (NSpid, PPid), which an ordinary user may read of a worker in its own user namespace, where
+    /proc/<pid>/ns/ needs ptrace rights it does not have."""
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.readlink(f"/proc/{entry}/ns/pid") != namespace:
-                continue
-            with open(f"/proc/{entry}/status") as status:
-                line = next(line for line in status if line.startswith("NSpid:"))
-            if int(line.split()[-1]) == nspid:
+        if entry.isdigit():
+            status = _status(int(entry))
+            if status and status["NSpid"][-1] == nspid and len(status["NSpid"]) > 1 \
+                    and _descends_from(status, init):
                 return int(entry)
-        except (OSError, StopIteration, ValueError):
-            continue
     return None
+
+
+def _status(pid: int) -> dict | None:
+    """NSpid (a list) and PPid of /proc/<pid>/status, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        return {"NSpid": [int(n) for n in fields["NSpid"].split()],
+                "PPid": int(fields["PPid"])}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _descends_from(status: dict, init: int, depth: int = 64) -> bool:
+    while status and depth:
+        if status["PPid"] == init:
+            return True
+        if status["PPid"] <= 1:
+            return False
+        status, depth = _status(status["PPid"]), depth - 1
+    return False
 
 
 class IsolationError(RuntimeError):
