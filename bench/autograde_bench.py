@@ -162,10 +162,17 @@ FLOOR_PREAMBLE = '''\
 # Plain-script floor (bench/autograde_bench.py): the submission's notebook code cells, in order,
 # read as IPython reads them, with magics and shell lines doing nothing. Each cell is exec'd under
 # try/except (a failing cell does not skip the rest, as with nbgrader's allow_errors) and a
-# per-cell alarm of the bench's cell budget.
+# per-cell alarm of the bench's cell budget. Before each cell its index goes to .floor_cell, so
+# a run that kills the process can be run again without that cell (FLOOR_SKIP: indices).
 import os, signal, sys, traceback
 os.environ.setdefault("MPLBACKEND", "Agg")
 CELL_BUDGET = {budget}
+_SKIP = {{int(i) for i in os.environ.get("FLOOR_SKIP", "").split(",") if i}}
+_MARK = os.open(".floor_cell", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+
+def _mark(index):
+    os.pwrite(_MARK, b"%8d" % index, 0)
 
 
 class CellBudgetExceeded(BaseException):
@@ -185,14 +192,17 @@ signal.signal(signal.SIGALRM, _alarm)
 _ns = {{"__name__": "__main__", "get_ipython": _NoShell}}
 '''
 FLOOR_CELL = '''
-signal.alarm(CELL_BUDGET)
-try:
-    exec(compile({source!r}, "<cell {index}>", "exec"), _ns)
-except BaseException:
-    traceback.print_exc()
-finally:
-    signal.alarm(0)
+if {index} not in _SKIP:
+    _mark({index})
+    signal.alarm(CELL_BUDGET)
+    try:
+        exec(compile({source!r}, "<cell {index}>", "exec"), _ns)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        signal.alarm(0)
 '''
+FLOOR_RERUNS = 6     # as the grader's MAX_RESTARTS
 
 
 def floor_script(notebook: Path, budget: int) -> str:
@@ -217,6 +227,7 @@ class Timing:
     per_submission: dict           # student -> seconds (as far as the tool lets us see)
     note: str = ""
     others: float = float("nan")   # mean cores busy with other processes during the measurement
+    stopped_cpu: float = float("nan")   # the floor: CPU of the first runs only (see run_floor)
 
 
 def _children_cpu() -> float:
@@ -300,18 +311,40 @@ def run_grader(course_b: Path, assignment_ids, budget: int, jobs: int, logs: Pat
 
 
 def run_floor(floor_dir: Path, assignment_ids, students, budget: int, logs: Path, tag: str):
+    """Each submission's script.py, one after another. A script whose process dies (a cell
+    calls os._exit, segfaults) stops there, while every grader runs the cells after the crash
+    (hand-graded cells need their outputs): such a script is run again without the cells that
+    killed it, up to FLOOR_RERUNS times, the cheapest plain-script way to the same outputs.
+    `cpu` counts every run; `stopped_cpu` only the first (the floor that stops at a crash)."""
     env = dict(os.environ, MPLBACKEND="Agg")
-    wall = cpu = 0.0
+    wall = cpu = stopped = 0.0
     per = {}
     load0 = os.getloadavg()[0]
     for aid in assignment_ids:
         for student in students:
             folder = floor_dir / student / aid
-            w, c, _, _, _ = timed([sys.executable, "script.py"],
-                                  logs / f"floor-{student}-{aid}-{tag}.log", cwd=folder, env=env)
-            per[(aid, student)] = w
-            wall, cpu = wall + w, cpu + c
-    return Timing(wall, cpu, (load0, os.getloadavg()[0]), per)
+            skip, spent = [], 0.0
+            for attempt in range(FLOOR_RERUNS + 1):
+                w, c, _, code, _ = timed([sys.executable, "script.py"],
+                                         logs / f"floor-{student}-{aid}-{tag}-{attempt}.log",
+                                         cwd=folder, env=dict(env, FLOOR_SKIP=",".join(skip)))
+                spent, cpu = spent + w, cpu + c
+                stopped += c if attempt == 0 else 0.0
+                crashed = _crashed_cell(folder) if code else None
+                if crashed is None or crashed in skip:
+                    break
+                skip.append(crashed)
+            per[(aid, student)] = spent
+            wall += spent
+    return Timing(wall, cpu, (load0, os.getloadavg()[0]), per, stopped_cpu=stopped)
+
+
+def _crashed_cell(folder: Path):
+    """The index of the cell the floor script was in when its process died."""
+    try:
+        return str(int((folder / ".floor_cell").read_text().strip()))
+    except (OSError, ValueError):
+        return None
 
 
 # -- scores ------------------------------------------------------------------------------------
@@ -551,7 +584,9 @@ def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dic
         "in the grader process, the student code runs in confined forked workers)")
     say(f"  floor:    `python script.py` per submission in a copy of its folder, sequential: the "
         "code cells in order, magics doing nothing, MPLBACKEND=Agg, each cell exec'd under "
-        f"try/except and a {args.cell_timeout} s alarm; no kernel, no grading")
+        f"try/except and a {args.cell_timeout} s alarm; no kernel, no grading; a script "
+        "whose process dies runs again without the cell that killed it (the grader runs the "
+        "cells after a crash)")
 
     say(f"\nTimes ({quote} wall clock; CPU = user+sys of the whole process tree):")
     others = {tool: median([t.others for t in ts]) for tool, ts in runs.items()}
@@ -575,7 +610,9 @@ def report(say, args, assignment_ids, plans, runs, n, course_a, course_b) -> dic
         f"(target <= {TARGET_FLOOR}: {verdict(floor_ratio <= TARGET_FLOOR)}; "
         f"{per['grader']:.2f} s vs {per['floor']:.2f} s)")
     say(f"  (CPU ratios, less sensitive to the shared machine: grader/nbgrader "
-        f"{cpu['grader'] / cpu['nbgrader']:.3f}, grader/floor {cpu['grader'] / cpu['floor']:.3f})")
+        f"{cpu['grader'] / cpu['nbgrader']:.3f}, grader/floor {cpu['grader'] / cpu['floor']:.3f}; "
+        f"against the floor that stops at a crash, not running the cells after it: "
+        f"{cpu['grader'] / median([t.stopped_cpu for t in runs['floor']]):.3f})")
     cores = os.cpu_count() or 1
     busy = cpu["grader"] / (cores * wall["grader"])
     bound = cpu["grader"] / (cores * wall["nbgrader"])

@@ -1,0 +1,52 @@
+"""A Dask worker's environment, without a cluster: what the nanny's `pre-spawn-environ` sets
+must not make grading cost more there than in the local pool (grader.cluster)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = r"""
+import ctypes, json, os, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Mallinfo2
+if sys.argv[2] == "worker":
+    from grader import cluster
+    cluster._without_nanny_environ()
+before = libc.mallinfo2().hblks
+held = np.ones(4 << 17)                      # 4 MiB, as the checks' arrays come and go
+print(json.dumps({"mapped": libc.mallinfo2().hblks - before,
+                  "environ": os.environ.get("MALLOC_TRIM_THRESHOLD_")}))
+"""
+
+
+def probe(kind):
+    env = dict(os.environ, MALLOC_TRIM_THRESHOLD_="65536")   # as Dask's nanny starts a worker
+    out = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), kind], env=env,
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_dask_worker_keeps_arrays_on_the_heap_as_the_local_pool_does():
+    """Started with MALLOC_TRIM_THRESHOLD_, glibc maps and unmaps every array of 128 KiB or
+    more (numpy code costs 1.5x the CPU: bench/README.md); the worker's clean room undoes it
+    for itself (mallopt) and for what it starts (the variable)."""
+    assert probe("nanny") == {"mapped": 1, "environ": "65536"}     # what the nanny leaves
+    assert probe("worker") == {"mapped": 0, "environ": None}
