@@ -6,8 +6,9 @@ kinds), built three times from one plan: once for the local pool, once for Dask,
 autograde_bench.py's plain-script floor. Each measurement is its own subprocess:
 
 * local: grader.autograde.autograde(course, jobs=<cores>) (the default pool);
-* dask:  a LocalCluster of <cores> worker processes, one thread each (started and connected
-  before the clock starts: the cluster already exists), then
+* dask:  a LocalCluster of one worker process with <cores> threads, as docs/scale.md
+  recommends a node (--worker-processes P: P processes sharing them), started and connected
+  before the clock starts (the cluster already exists), then
   grader.autograde.autograde(course, scheduler=<its address>);
 * floor: every submission's code cells as one `python script.py` (autograde_bench.run_floor);
   a script a crash killed runs again without that cell, as the grader runs the cells after it.
@@ -62,14 +63,15 @@ def main():
     from grader.cleanroom import Budget
     mode, root, budget, jobs, out = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3]), \\
         int(sys.argv[4]), Path(sys.argv[5])
+    processes = int(sys.argv[6])
     kwargs = dict(force=True, progress=False, budget=Budget(cell=budget), log=lambda *a: None)
     cluster = None
     if mode in ("dask", "idle"):
         from distributed import Client, LocalCluster
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(n_workers=processes, threads_per_worker=jobs // processes,
+                               processes=True, dashboard_address=None)
         with Client(cluster, set_as_default=False) as client:
-            client.wait_for_workers(jobs)
+            client.wait_for_workers(processes)
         kwargs["scheduler"] = cluster.scheduler_address
     else:
         kwargs["jobs"] = jobs
@@ -132,14 +134,15 @@ def prepare(out: Path, assignment_id: str, n: int, budget: int):
     return plan, courses, floor
 
 
-def run_grader(mode, root, budget, jobs, out: Path, tag):
+def run_grader(mode, root, budget, jobs, out: Path, tag, processes=1):
     driver = out / "driver.py"
     driver.write_text(DRIVER)
     result = out / f"{mode}-{tag}.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
     wall, cpu, load, code, _ = ab.timed([sys.executable, str(driver), mode, str(root),
-                                         str(budget), str(jobs), str(result)],
+                                         str(budget), str(jobs), str(result),
+                                          str(processes)],
                                         out / "logs" / f"{mode}-{tag}.log", env=env)
     measured = json.loads(result.read_text()) if result.is_file() else {}
     outcomes = records.outcomes(root, root_assignment(root)) if mode != "idle" else []
@@ -185,10 +188,15 @@ def main(argv=None):
                         choices=list(course.ASSIGNMENTS))
     parser.add_argument("--cell-timeout", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=grading.default_jobs(),
-                        help="local pool jobs and Dask worker processes (default: cores)")
+                        help="local pool jobs and Dask worker threads (default: cores)")
+    parser.add_argument("--worker-processes", type=int, default=1,
+                        help="the LocalCluster's worker processes, sharing --jobs threads "
+                             "(default 1: one per machine, as docs/scale.md recommends)")
     parser.add_argument("--no-floor", action="store_true", help="skip the plain-script floor")
     parser.add_argument("--out", type=Path, default=course.BUILD / "bench-cluster")
     args = parser.parse_args(argv)
+    if args.worker_processes < 1 or args.jobs % args.worker_processes:
+        parser.error(f"--worker-processes must divide --jobs ({args.jobs}) into whole threads")
     out = args.out.resolve()
     (out / "logs").mkdir(parents=True, exist_ok=True)
     lines = []
@@ -199,7 +207,8 @@ def main(argv=None):
 
     n = args.students
     plan, courses, floor = prepare(out, args.assignment, n, args.cell_timeout)
-    say(f"cluster_bench: {n} submissions of {args.assignment}, {args.jobs} jobs / Dask workers, "
+    say(f"cluster_bench: {n} submissions of {args.assignment}, {args.jobs} jobs / Dask threads "
+        f"in {args.worker_processes} worker process(es), "
         f"{os.cpu_count()} cores, code {ab.code_version()}")
     runs = {"local": [], "dask": [], "idle": [], "floor": []}
     order = ["local", "dask", "idle", "floor"][:3 if args.no_floor else 4]
@@ -212,7 +221,8 @@ def main(argv=None):
                        "stopped_cpu": t.stopped_cpu}
             else:
                 run = run_grader(mode, courses["dask" if mode == "idle" else mode],
-                                 args.cell_timeout, args.jobs, out, f"r{repeat}")
+                                 args.cell_timeout, args.jobs, out, f"r{repeat}",
+                                 args.worker_processes)
             runs[mode].append(run)
             say(f"  repeat {repeat + 1} {mode:5}: wall {run['wall']:7.1f} s, CPU "
                 f"{run['cpu']:7.1f} s, load {run['load'][0]:.2f}->{run['load'][1]:.2f}"

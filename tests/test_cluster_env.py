@@ -50,3 +50,35 @@ def test_a_dask_worker_keeps_arrays_on_the_heap_as_the_local_pool_does():
     for itself (mallopt) and for what it starts (the variable)."""
     assert probe("nanny") == {"mapped": 1, "environ": "65536"}     # what the nanny leaves
     assert probe("worker") == {"mapped": 0, "environ": None}
+
+
+def test_a_grading_run_quiets_the_workers_housekeeping_and_gives_it_back():
+    """The profiler paused and the monitors slowed while the clean room is set up on a worker
+    (grader.cluster.QUIETER: measured costs in bench/README.md), all as before at teardown."""
+    from distributed import Client, LocalCluster
+
+    from grader import cluster
+
+    def state(dask_worker):
+        callbacks = dask_worker.periodic_callbacks
+        return {name: (callbacks[name].is_running(), callbacks[name].callback_time)
+                for name in cluster.QUIETER}
+
+    def quiet(dask_worker):
+        dask_worker.grader_quieted = cluster._quieter(dask_worker)
+        return state(dask_worker)
+
+    def restore(dask_worker):
+        cluster._restored(dask_worker.grader_quieted)
+        return state(dask_worker)
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as local, \
+            Client(local, set_as_default=False) as client:
+        (before,) = client.run(state).values()
+        (during,) = client.run(quiet).values()
+        (after,) = client.run(restore).values()
+    assert before["profile"][0] and before["tick"] == (True, 20)
+    assert during["profile"][0] is False and during["profile-cycle"][0] is False
+    assert during["tick"] == (True, 200) and during["memory_monitor"] == (True, 500)
+    assert during["monitor"] == (True, 2000)
+    assert after == before

@@ -292,6 +292,17 @@ def _audit(workdir, hide, isolated, trusted=()):
     sys.addaudithook(hook)
 
 
+def proc_status(pid) -> dict | None:
+    """The fields of /proc/<pid>/status (name -> text), or None when the process is gone: what
+    the grader may read of its workers as an ordinary user too (the ns/ links need ptrace)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return {name: value.strip() for name, value in
+                    (line.split(":", 1) for line in status if ":" in line)}
+    except OSError:
+        return None
+
+
 def kept_paths(root):
     """What a worker must still reach besides its copy: the repository and every folder Python
     imports from (a virtualenv, the base installation, a user site-packages)."""

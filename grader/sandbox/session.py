@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import course
 from . import protocol
-from .confine import kept_paths
+from .confine import kept_paths, proc_status
 from .endpoint import Died, Endpoint, RemoteError, Timeout
 from .gate import Clock, Watcher
 
@@ -127,12 +127,11 @@ def outer_pid(init: int, nspid: int) -> int | None:
 
 def _status(pid: int) -> dict | None:
     """NSpid (a list) and PPid of /proc/<pid>/status, or None when it is gone."""
+    fields = proc_status(pid)
     try:
-        with open(f"/proc/{pid}/status") as status:
-            fields = dict(line.split(":", 1) for line in status if ":" in line)
         return {"NSpid": [int(n) for n in fields["NSpid"].split()],
                 "PPid": int(fields["PPid"])}
-    except (OSError, KeyError, ValueError):
+    except (TypeError, KeyError, ValueError):
         return None
 
 

@@ -266,12 +266,11 @@ def _kill_uid(uid):
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
+        status = confinement.proc_status(entry) or {}
         try:
-            with open(f"/proc/{entry}/status") as status:
-                owner = next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
-            if owner == uid:
+            if int(status.get("Uid", "-1").split()[0]) == uid:
                 os.kill(int(entry), signal.SIGKILL)
-        except (OSError, StopIteration, ValueError):
+        except (OSError, ValueError, IndexError):
             pass
 
 
