@@ -244,7 +244,7 @@ def _untrimmed():
 #: A Dask worker's own periodic work while it grades (None: paused), in ms. Its statistical
 #: profiler walks the stack of every busy task thread 100 times a second: on a grading task,
 #: 1.9 % of the task's CPU here; the event-loop health check (every 20 ms) and the system and
-#: memory monitors (500 and 100 ms) cost an idle worker 2 % of a core (bench/README.md). The
+#: memory monitors (500 and 100 ms) cost an idle worker 2 % of a core (docs/scale.md). The
 #: memory monitor still enforces the worker's memory limit, the health check still sees a
 #: blocked loop: only less often. A submission's own memory is limited by its clean room.
 QUIETER = {"profile": None, "profile-cycle": None, "tick": 200, "monitor": 2000,
@@ -252,8 +252,8 @@ QUIETER = {"profile": None, "profile-cycle": None, "tick": 200, "monitor": 2000,
 
 
 def _quieter(worker) -> dict:
-    """Slow or pause the worker's housekeeping (QUIETER) for this run; returns what to undo
-    (name -> (callback, its interval, whether it ran))."""
+    """Slow or pause the worker's running housekeeping (QUIETER) for this run; returns what
+    to undo (name -> (callback, its interval))."""
     changed = {}
     for name, interval in QUIETER.items():
         callback = (getattr(worker, "periodic_callbacks", None) or {}).get(name)
