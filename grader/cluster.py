@@ -38,7 +38,7 @@ from pathlib import Path
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import course, doctor
-from .autograde import grade_submission, releases, store_finished
+from .autograde import grade_submission, one_blas_thread, releases, store_finished
 
 PLUGIN = "grader-clean-room"
 MAX_SHIPPED = 256 * 2 ** 20     # bytes of one submission a task carries
@@ -287,14 +287,13 @@ class CleanRoom(WorkerPlugin):
         self.fork_server = None
         self.mode = None
         self.quieted = {}
+        self.blas = None            # this process's one BLAS thread, while set up
 
     async def setup(self, worker):
         self.quieted = _quieter(worker)
         await asyncio.to_thread(self._start, worker.address, worker.state.nthreads)
 
     def _start(self, address, nthreads):
-        from threadpoolctl import threadpool_limits
-
         from .sandbox.session import WORK_PREFIX, ForkServer
         wrong = differences(self.code, code_identity())
         if wrong:
@@ -313,14 +312,15 @@ class CleanRoom(WorkerPlugin):
             self.fork_server = None
             self.refused = f"worker {address}: {error}"
             raise Refused(self.refused) from None
-        # The cores are for the submissions, as locally: one BLAS thread in this process. The
-        # limit applies to the libraries loaded when it is set, so load what grading computes
-        # with first (otherwise numpy's BLAS, loaded with the first task, spins a thread per
-        # core beside every grading thread).
+        # The cores are for the submissions, as locally: one BLAS thread in this process
+        # (autograde.one_blas_thread), until teardown. Load what grading computes with first:
+        # the limit reaches the libraries loaded when it is set (the environment, those loaded
+        # later by a library that reads it).
         import scipy.optimize  # noqa: F401
 
         from . import cleanroom  # noqa: F401
-        threadpool_limits(1)
+        self.blas = contextlib.ExitStack()
+        self.blas.enter_context(one_blas_thread())
         self.gate = _seceding_gate(max(1, min(nthreads, len(os.sched_getaffinity(0)))))
         # named as the clean room's own copies are: a killed worker's folder is swept
         self.folder = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-node-"))
@@ -332,6 +332,8 @@ class CleanRoom(WorkerPlugin):
         await asyncio.to_thread(self._stop)
 
     def _stop(self):
+        if self.blas is not None:
+            self.blas.close()
         if self.fork_server is not None:
             self.fork_server.close()
         if getattr(self, "folder", None):

@@ -82,3 +82,38 @@ def test_a_grading_run_quiets_the_workers_housekeeping_and_gives_it_back():
     assert during["tick"] == (True, 200) and during["memory_monitor"] == (True, 500)
     assert during["monitor"] == (True, 2000)
     assert after == before
+
+
+BLAS_PROBE = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from threadpoolctl import threadpool_info
+from grader import autograde
+NAMES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+before = {name: os.environ.get(name) for name in NAMES}
+with (autograde.one_blas_thread() if sys.argv[2] == "graded" else open(os.devnull)):
+    import scipy.optimize, sklearn.datasets   # loaded while grading: the training check's
+    threads = {info["filepath"]: info["num_threads"] for info in threadpool_info()}
+print(json.dumps({"threads": threads,
+                  "environ_back": before == {name: os.environ.get(name) for name in NAMES}}))
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: one BLAS thread anyway")
+def test_grading_keeps_every_blas_on_one_thread_even_a_library_loaded_after_it_starts():
+    """threadpoolctl limits the libraries loaded already; scipy's own OpenBLAS loads with the
+    first L-BFGS-B, inside the run, and its idle threads spun after every call (3 % of a
+    class's CPU: bench/README.md) until the environment said one thread too."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+    def run(kind):
+        out = subprocess.run([sys.executable, "-c", BLAS_PROBE, str(ROOT), kind], env=env,
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    plain, graded = run("plain"), run("graded")
+    scipys = [path for path in plain["threads"] if "scipy.libs" in path]
+    assert scipys and all(plain["threads"][path] > 1 for path in scipys)   # what it guards
+    assert set(graded["threads"].values()) == {1}, graded["threads"]
+    assert graded["environ_back"]

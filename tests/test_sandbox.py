@@ -348,6 +348,76 @@ def test_student_exceptions_arrive_with_type_and_place(fork_server, tmp_path):
         assert caught.value.type_name == "ValueError" and "layers.py" in caught.value.where
 
 
+def _counting_sends(monkeypatch):
+    """Bytes the grader writes to its workers, as they are written."""
+    sent, real = [], protocol.send
+
+    class Counted:
+        def __init__(self, sock):
+            self.sock = sock
+
+        def sendall(self, data):
+            sent.append(len(data))
+            self.sock.sendall(data)
+
+    monkeypatch.setattr(protocol, "send", lambda sock, message, export:
+                        real(Counted(sock), message, export))
+    return sent
+
+
+def test_arrays_passed_call_after_call_are_sent_once_and_each_call_gets_its_own_copy(
+        fork_server, tmp_path, monkeypatch):
+    """nncheck.network.by_reference (the training check's data, for L-BFGS-B's ~200 calls):
+    stand-ins kept in the student process, each call handed a fresh copy there, so what one
+    call writes into it the next never sees, as when the array was sent by value each time."""
+    from grader.nncheck.network import by_reference
+    from grader.nncheck.remote import RemoteObject
+    code = "def doubled_sum(x):\n    x *= 2\n    return float(x.sum())\n"
+    data = np.ones(100_000)                                 # 800 kB
+    assert by_reference({}, [data])[0] is data              # the self-check: the array itself
+    with _session(fork_server, tmp_path, code) as session:
+        session.request("import", name="layers")
+        session.request("run_cell", source="from layers import doubled_sum")
+        ns = session.namespace()
+        sent = _counting_sends(monkeypatch)
+        (kept,) = by_reference(ns, [data])
+        assert isinstance(kept, RemoteObject) and sum(sent) > data.nbytes
+        sent.clear()
+        assert [ns["doubled_sum"](kept) for _ in range(5)] == [200_000.0] * 5
+        assert sum(sent) < 10_000
+        sent.clear()
+        assert ns["doubled_sum"](data) == 200_000.0 and sum(sent) > data.nbytes   # by value
+
+
+def test_a_worker_that_will_not_keep_arrays_has_them_sent_by_value(fork_server, tmp_path):
+    """The student process answers the request for stand-ins (it runs student code, which can
+    replace the worker's methods): anything but one stand-in per array, and the arrays go by
+    value, as before; nothing it answers reaches further than its own calls."""
+    from grader.nncheck.network import by_reference
+    code = "def total(x):\n    return float(x.sum())\n"
+    with _session(fork_server, tmp_path, code) as session:
+        session.request("import", name="layers")
+        _run(session, """
+            import gc, sys
+            from layers import total
+            Worker = sys.modules["grader.sandbox.worker"].Worker
+            for worker in [o for o in gc.get_objects() if isinstance(o, Worker)]:
+                worker.op_resident = lambda message: ["not", "stand-ins", 3]
+            """)
+        ns = session.namespace()
+        data = np.arange(10.0)
+        kept = by_reference(ns, [data])
+        assert len(kept) == 1 and kept[0] is data
+        assert ns["total"](kept[0]) == 45.0
+        _run(session, """
+            def refuse(message):
+                raise ValueError("no")
+            for worker in [o for o in gc.get_objects() if isinstance(o, Worker)]:
+                worker.op_resident = refuse
+            """)
+        assert by_reference(ns, [data])[0] is data
+
+
 @NAMESPACES
 def test_another_copy_of_the_course_elsewhere_is_invisible(fork_server, tmp_path):
     """Only the system, the Python installation, the repository and the worker's copy are

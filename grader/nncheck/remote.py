@@ -68,6 +68,12 @@ class StudentNamespace(Protocol):
         """One param-only layer per entry, living in the student process, holding copies of
         the arrays (probes.test_network names their kind, so they compute as a probe)."""
 
+    def resident(self, arrays: list) -> list:
+        """Stand-ins for `arrays` kept in the student process, for a check that passes the
+        same arrays to student code call after call (training's data: 0.8 MB for each of
+        L-BFGS's ~200 calls). Each call given one gets a fresh copy of it there, as if it had
+        been sent by value again."""
+
 
 @runtime_checkable
 class ProcessFailure(Protocol):

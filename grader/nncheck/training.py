@@ -14,7 +14,8 @@ import numpy as np
 
 from . import probes
 from .gradcheck import directional_agrees, worst_entry
-from .network import eval_labels, isolated, mean_nll, put_weights, run_forward
+from .network import (by_reference, eval_labels, isolated, mean_nll, put_weights,
+                      run_forward)
 from .results import StudentError, call, check, failed, kind, need, passed, set_params
 from .validate import converted
 
@@ -135,10 +136,11 @@ def train(ns, seed=0, maxiter=MAXITER, data=None, reference=None):
     order = pixel_order()
     network = build_network(ns, seed, order)
     fn = need(ns, "compute_loss_grad")
+    data_arg = tuple(by_reference(ns, (X_train, Y_train)))
     tried = []
 
     def objective(w):
-        result = call("compute_loss_grad", fn, w, (network, X_train, Y_train))
+        result = call("compute_loss_grad", fn, w, (network, *data_arg))
         if not (isinstance(result, tuple) and len(result) == 2):
             raise StudentError("compute_loss_grad must return (loss, gradient)")
         loss, grad = result

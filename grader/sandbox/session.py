@@ -452,3 +452,6 @@ class RemoteNamespace:
 
     def make_holders(self, arrays_per_layer):
         return self.session.request("holders", arrays=[list(a) for a in arrays_per_layer])
+
+    def resident(self, arrays):
+        return self.session.request("resident", arrays=list(arrays))

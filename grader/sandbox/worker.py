@@ -75,6 +75,16 @@ def _installed_modules_do_not_reload(installed):
     autoreload.ModuleReloader.__init__ = __init__
 
 
+class Resident:
+    """An array the grader sent once for the calls to come (op_resident): every message that
+    refers to it is handed a fresh copy, as if the array had been sent by value again."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+
 class Worker(Endpoint):
     def __init__(self, sock, workdir, leash=None, side=None):
         super().__init__(sock, "w", guarded=False, namespace={"__name__": "__main__"})
@@ -288,6 +298,13 @@ class Worker(Endpoint):
 
     def op_holders(self, message):
         return [ParamHolder([a.copy() for a in arrays]) for arrays in message["arrays"]]
+
+    def op_resident(self, message):
+        return [self.export(Resident(array)) for array in message["arrays"]]
+
+    def resolve(self, ref):
+        found = super().resolve(ref)
+        return found.array.copy() if isinstance(found, Resident) else found
 
 
 def _fork_checkpoint():
