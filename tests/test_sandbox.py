@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ def _namespaces():
     return doctor.probe()["mode"] != "weak"
 
 
+ROOT = Path(__file__).resolve().parent.parent
 NAMESPACES = pytest.mark.skipif(not _namespaces(), reason="this machine allows no namespaces "
                                 "(tests/test_isolation.py covers what happens then)")
 
@@ -387,6 +389,26 @@ def test_arrays_passed_call_after_call_are_sent_once_and_each_call_gets_its_own_
         assert sum(sent) < 10_000
         sent.clear()
         assert ns["doubled_sum"](data) == 200_000.0 and sum(sent) > data.nbytes   # by value
+
+
+@NAMESPACES
+def test_the_training_check_sends_its_data_once_not_with_every_l_bfgs_call(
+        fork_server, tmp_path, monkeypatch):
+    """Training in the clean room: the reference's layers and compute_loss_grad in the student
+    process, the check's L-BFGS-B here. By value the 0.8 MB of training data went with each
+    of the ~200 calls (150 MB, 0.4 s of a correct submission's grading CPU: bench/README.md)."""
+    from grader.nncheck import training
+    from source_layers import layers as reference
+    source = (ROOT / "source_layers" / "layers.py").read_text()
+    with _session(fork_server, tmp_path, source, timeout=120) as session:
+        session.request("import", name="layers")
+        session.request("run_cell", source="from layers import *")
+        sent = _counting_sends(monkeypatch)
+        accuracy, result, verify = training.train(session.namespace(), reference=reference)
+        assert accuracy >= training.THRESHOLD and verify() == ""
+        data = sum(array.nbytes for array in training.digits()[:3:2])   # X_train, Y_train
+        weights = result.x.nbytes                   # what each call must send: 28 kB
+        assert result.nfev > 50 and data < sum(sent) < data + result.nfev * 4 * weights
 
 
 def test_a_worker_that_will_not_keep_arrays_has_them_sent_by_value(fork_server, tmp_path):
