@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -217,6 +218,10 @@ def _budget():
     return Budget()
 
 
+_BLAS = {"users": 0, "saved": {}, "limits": None}
+_BLAS_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def one_blas_thread():
     """This process's BLAS and OpenMP on one thread while it grades: the cores are the
@@ -224,21 +229,29 @@ def one_blas_thread():
     the environment when it loads (scipy's own OpenBLAS, with the training check's first
     L-BFGS-B), so the environment says one thread too -- left at two, its idle threads spun
     after every call (2.2 s of CPU in a 4-submission run, 3 % of it). Libraries loaded in
-    between keep the one thread; the environment is given back."""
+    between keep the one thread. Overlapping users (two clean rooms in one process) share it:
+    the first sets it, the last gives the environment and the limits back."""
     from threadpoolctl import threadpool_limits
 
     from .sandbox.session import THREAD_VARS
-    saved = {name: os.environ.get(name) for name in THREAD_VARS}
-    os.environ.update({name: "1" for name in THREAD_VARS})
+    with _BLAS_LOCK:
+        if not _BLAS["users"]:
+            _BLAS["saved"] = {name: os.environ.get(name) for name in THREAD_VARS}
+            os.environ.update({name: "1" for name in THREAD_VARS})
+            _BLAS["limits"] = threadpool_limits(1)
+        _BLAS["users"] += 1
     try:
-        with threadpool_limits(1):
-            yield
+        yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        with _BLAS_LOCK:
+            _BLAS["users"] -= 1
+            if not _BLAS["users"]:
+                _BLAS["limits"].restore_original_limits()
+                for name, value in _BLAS["saved"].items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
 
 def _grade_all(root, assignments, todo, fork_server, jobs, budget, log, progress, outcomes):

@@ -117,3 +117,23 @@ def test_grading_keeps_every_blas_on_one_thread_even_a_library_loaded_after_it_s
     assert scipys and all(plain["threads"][path] > 1 for path in scipys)   # what it guards
     assert set(graded["threads"].values()) == {1}, graded["threads"]
     assert graded["environ_back"]
+
+
+def test_overlapping_grading_runs_share_the_one_blas_thread_and_give_the_environment_back(
+        monkeypatch):
+    """Two clean rooms in one process (an in-process cluster of two workers, or autograde
+    called from two threads) may end in the order they started: the first to end must leave
+    the other's one thread, the last give back what the user had."""
+    from threadpoolctl import threadpool_info
+
+    from grader import autograde
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    first, second = autograde.one_blas_thread(), autograde.one_blas_thread()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "1"
+    assert {info["num_threads"] for info in threadpool_info()} == {1}
+    second.__exit__(None, None, None)
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "2"

@@ -376,13 +376,13 @@ def test_arrays_passed_call_after_call_are_sent_once_and_each_call_gets_its_own_
     from grader.nncheck.remote import RemoteObject
     code = "def doubled_sum(x):\n    x *= 2\n    return float(x.sum())\n"
     data = np.ones(100_000)                                 # 800 kB
-    assert by_reference({}, [data])[0] is data              # the self-check: the array itself
+    assert by_reference({}, [data], "doubled_sum")[0] is data      # the self-check: itself
     with _session(fork_server, tmp_path, code) as session:
         session.request("import", name="layers")
         session.request("run_cell", source="from layers import doubled_sum")
         ns = session.namespace()
         sent = _counting_sends(monkeypatch)
-        (kept,) = by_reference(ns, [data])
+        (kept,) = by_reference(ns, [data], "doubled_sum")
         assert isinstance(kept, RemoteObject) and sum(sent) > data.nbytes
         sent.clear()
         assert [ns["doubled_sum"](kept) for _ in range(5)] == [200_000.0] * 5
@@ -416,6 +416,7 @@ def test_a_worker_that_will_not_keep_arrays_has_them_sent_by_value(fork_server, 
     replace the worker's methods): anything but one stand-in per array, and the arrays go by
     value, as before; nothing it answers reaches further than its own calls."""
     from grader.nncheck.network import by_reference
+    from grader.nncheck.results import StudentError
     code = "def total(x):\n    return float(x.sum())\n"
     with _session(fork_server, tmp_path, code) as session:
         session.request("import", name="layers")
@@ -428,7 +429,7 @@ def test_a_worker_that_will_not_keep_arrays_has_them_sent_by_value(fork_server, 
             """)
         ns = session.namespace()
         data = np.arange(10.0)
-        kept = by_reference(ns, [data])
+        kept = by_reference(ns, [data], "total")
         assert len(kept) == 1 and kept[0] is data
         assert ns["total"](kept[0]) == 45.0
         _run(session, """
@@ -437,7 +438,15 @@ def test_a_worker_that_will_not_keep_arrays_has_them_sent_by_value(fork_server, 
             for worker in [o for o in gc.get_objects() if isinstance(o, Worker)]:
                 worker.op_resident = refuse
             """)
-        assert by_reference(ns, [data])[0] is data
+        assert by_reference(ns, [data], "total")[0] is data
+        _run(session, """
+            import os
+            for worker in [o for o in gc.get_objects() if isinstance(o, Worker)]:
+                worker.op_resident = lambda message: os._exit(3)
+            """)
+        with pytest.raises(StudentError, match="^total crashed") as stopped:    # the check stops
+            by_reference(ns, [data], "total")
+        assert isinstance(stopped.value.__cause__, Died)
 
 
 @NAMESPACES

@@ -17,10 +17,10 @@ import numpy as np
 from . import probes
 from .gradcheck import close, numerical_gradient, worst_entry
 from .hints import diagnose, explain
-from .remote import (RemoteException, RemoteFunction, RemoteObject, StudentNamespace,
-                     call_with_globals)
-from .results import (StudentError, call, check, failed, need, param_ids, passed, set_params,
-                      verdict)
+from .remote import (ProcessFailure, RemoteException, RemoteFunction, RemoteObject,
+                     StudentNamespace, call_with_globals)
+from .results import (StudentError, call, check, failed, located, need, param_ids, passed,
+                      set_params, verdict)
 
 
 # -- the checks' definitions of the helpers, bound while a student's function runs --------
@@ -102,16 +102,19 @@ def holders(namespace, arrays_per_layer):
             for arrays in arrays_per_layer]
 
 
-def by_reference(namespace, arrays):
-    """`arrays` as a check passes them to student code call after call: in the clean room,
-    stand-ins kept in the student process (sent once; each call gets a fresh copy there, as by
-    value), else the arrays themselves. A student process that answers with anything but one
-    stand-in per array has them sent by value, as before."""
+def by_reference(namespace, arrays, what):
+    """`arrays` as a check passes them to student code (`what`) call after call: in the clean
+    room, stand-ins kept in the student process (sent once; each call gets a fresh copy there,
+    as by value), else the arrays themselves. A student process that answers with anything but
+    one stand-in per array has them sent by value, as before; one that dies or hangs meanwhile
+    stops the check, as in `what`."""
     arrays = list(arrays)
     if isinstance(namespace, StudentNamespace):
         try:
             kept = namespace.resident(arrays)
-        except Exception as error:      # noqa: BLE001 -- what the student process raised
+        except Exception as error:      # noqa: BLE001 -- what the student process did
+            if isinstance(error, ProcessFailure):
+                raise located(what, error) from error
             if not isinstance(error, RemoteException):
                 raise
             return arrays

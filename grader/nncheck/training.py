@@ -136,7 +136,7 @@ def train(ns, seed=0, maxiter=MAXITER, data=None, reference=None):
     order = pixel_order()
     network = build_network(ns, seed, order)
     fn = need(ns, "compute_loss_grad")
-    data_arg = tuple(by_reference(ns, (X_train, Y_train)))
+    data_arg = tuple(by_reference(ns, (X_train, Y_train), "compute_loss_grad"))
     tried = []
 
     def objective(w):
