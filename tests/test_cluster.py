@@ -282,6 +282,10 @@ def _wait_for_workers(address, count):
 
 def test_local_cluster_grades_as_the_local_pool(graded, hostile_local, local_cluster, tmp_path):
     _same_as_local(graded, hostile_local, local_cluster.scheduler_address, tmp_path)
+    # the runs gave the scheduler's and the nannies' housekeeping back (cluster._quiet_server)
+    for server in (local_cluster.scheduler, *local_cluster.workers.values()):
+        assert server.periodic_callbacks["tick"].callback_time == 20
+        assert not getattr(server, "grader_quieted", None)
 
 
 def test_tcp_cluster_grades_as_the_local_pool_and_a_killed_worker_loses_nothing(
