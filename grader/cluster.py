@@ -241,7 +241,8 @@ def _untrimmed():
         pass
 
 
-#: A Dask worker's own periodic work while it grades (None: paused), in ms. Its statistical
+#: A Dask worker's own periodic work while it grades (None: paused), in ms; its nanny's and the
+#: scheduler's likewise, where they have it (`_quiet_server`). A worker's statistical
 #: profiler walks the stack of every busy task thread 100 times a second: on a grading task,
 #: 1.9 % of the task's CPU here; the event-loop health check (every 20 ms) and the system and
 #: memory monitors (500 and 100 ms) cost an idle worker 2 % of a core (docs/scale.md). The
