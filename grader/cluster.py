@@ -295,8 +295,9 @@ def _loud_server(dask_worker=None, dask_scheduler=None):
 def _housekeeping(client, function):
     """`function` on the nannies and the scheduler, where it can run: a worker started
     without a nanny has none, and a scheduler that cannot import the grader (installed only
-    on the workers) keeps its own pace. Neither affects a grade."""
-    client.run(function, nanny=True, on_error="ignore")
+    on the workers) keeps its own pace. Neither affects a grade, nor may stop the run."""
+    with contextlib.suppress(Exception):    # noqa: BLE001 -- whatever a nanny says
+        client.run(function, nanny=True, on_error="ignore")
     with contextlib.suppress(Exception):    # noqa: BLE001 -- whatever the scheduler says
         client.run_on_scheduler(function)
 
@@ -521,5 +522,4 @@ def grade_on_cluster(address, root, todo, budget, allow_weak, isolation, log, pr
         finally:        # the workers' fork servers end with the run (the cluster may be shared)
             with contextlib.suppress(Exception):
                 client.unregister_worker_plugin(PLUGIN)
-            with contextlib.suppress(Exception):
-                _housekeeping(client, _loud_server)
+            _housekeeping(client, _loud_server)
