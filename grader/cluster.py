@@ -276,11 +276,12 @@ def _restored(changed: dict):
 
 
 def _quiet_server(dask_worker=None, dask_scheduler=None):
-    """Run on each nanny (Client.run, nanny=True) and the scheduler (run_on_scheduler): their
-    housekeeping quieted as the workers' are, for this run. Each runs by the second: on a
-    LocalCluster of 1 x 2, idle, the client's process (scheduler, nanny, client) spent 0.9 s
-    of CPU in 30 s, 0.33 s quieted (bench/README.md). A run killed before it gave them back
-    leaves them quieted; the next run gives back the first intervals."""
+    """A worker's (the plugin's setup), each nanny's (Client.run, nanny=True) and the
+    scheduler's (run_on_scheduler) housekeeping quieted for this run. The nannies and the
+    scheduler keep house by the second too: on a LocalCluster of 1 x 2, idle, the client's
+    process (scheduler, nanny, client) spent 0.9 s of CPU in 30 s, 0.33 s quieted
+    (bench/README.md). A run killed before it gave them back leaves them quieted; the next
+    run gives back the first intervals."""
     server = dask_worker if dask_worker is not None else dask_scheduler
     if not getattr(server, "grader_quieted", None):
         server.grader_quieted = _quieter(server)
@@ -314,11 +315,10 @@ class CleanRoom(WorkerPlugin):
         self.refused = "not set up"
         self.fork_server = None
         self.mode = None
-        self.quieted = {}
         self.blas = None            # this process's one BLAS thread, while set up
 
     async def setup(self, worker):
-        self.quieted = _quieter(worker)
+        _quiet_server(dask_worker=worker)
         await asyncio.to_thread(self._start, worker.address, worker.state.nthreads)
 
     def _start(self, address, nthreads):
@@ -356,7 +356,7 @@ class CleanRoom(WorkerPlugin):
         self.refused = None
 
     async def teardown(self, worker):
-        _restored(self.quieted)
+        _loud_server(dask_worker=worker)
         await asyncio.to_thread(self._stop)
 
     def _stop(self):

@@ -65,11 +65,11 @@ def test_a_grading_run_quiets_the_workers_housekeeping_and_gives_it_back():
                 for name in cluster.QUIETER}
 
     def quiet(dask_worker):
-        dask_worker.grader_quieted = cluster._quieter(dask_worker)
+        cluster._quiet_server(dask_worker=dask_worker)      # as the plugin's setup does
         return state(dask_worker)
 
     def restore(dask_worker):
-        cluster._restored(dask_worker.grader_quieted)
+        cluster._loud_server(dask_worker=dask_worker)       # and its teardown
         return state(dask_worker)
 
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as local, \
